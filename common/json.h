@@ -1,0 +1,26 @@
+/**
+ * JSON helpers on top of jansson, shared by both planes.
+ */
+#ifndef SL_JSON_H
+#define SL_JSON_H
+
+#include <jansson.h>
+
+#include "common/buf.h"
+#include "common/str.h"
+
+/**
+ * Appends an OpenAI-style error body:
+ * {"error":{"message":..,"type":..,"param":..,"code":..}}. param may be NULL
+ * (JSON null). Strings are escaped.
+ */
+int sl_json_error_body(sl_buf_t *out, const char *message, const char *type, const char *param,
+                       const char *code);
+
+/** Appends s as a JSON string literal (with quotes), escaping as needed. */
+int sl_json_append_string(sl_buf_t *out, sl_str_t s);
+
+/** json_decref for use as an arena defer. */
+void sl_json_decref_cb(void *json);
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * sluice-gateway: parses options, starts one worker per core and waits for
+ * SIGTERM or SIGINT, then drains the workers and exits 0.
+ */
+#include <curl/curl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "dataplane/config.h"
+#include "dataplane/proxy/proxy.h"
+#include "dataplane/server/http.h"
+#include "dataplane/worker.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: sluice-gateway [options]\n"
+            "  --listen HOST:PORT        address to serve on (default 127.0.0.1:8787; port 0 picks one)\n"
+            "  --workers N               worker threads, one loop each (default: number of cores)\n"
+            "  --trusted-hosts LIST      private CIDRs custom hosts may point at (comma-separated)\n"
+            "  --no-loopback             refuse custom hosts on loopback too\n"
+            "  --max-body-bytes N        request body limit (default 33554432)\n"
+            "  --max-header-bytes N      request line + headers limit (default 32768)\n"
+            "  --max-headers N           header count limit (default 100)\n"
+            "  --header-timeout-ms N     time to send the request head (default 10000)\n"
+            "  --body-timeout-ms N       longest silence while sending a body (default 30000)\n"
+            "  --idle-timeout-ms N       keep-alive idle time (default 75000)\n"
+            "  --upstream-timeout-ms N   whole upstream transfer (default 600000)\n"
+            "  --shutdown-grace-ms N     time in-flight requests get on SIGTERM (default 30000)\n"
+            "  --log-level LEVEL         error|warn|info|debug|trace (default info)\n");
+}
+
+static int parse_listen(gw_config_t *cfg, const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL)
+        return -1;
+    size_t hl = (size_t)(colon - s);
+    if (hl >= sizeof(cfg->host))
+        return -1;
+    if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
+        memcpy(cfg->host, s + 1, hl - 2);
+        cfg->host[hl - 2] = '\0';
+    } else {
+        memcpy(cfg->host, s, hl);
+        cfg->host[hl] = '\0';
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || p < 0 || p > 65535)
+        return -1;
+    cfg->port = (int)p;
+    return 0;
+}
+
+static int parse_num(const char *s, unsigned long long *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || s[0] == '-')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    sl_log(SL_LOG_INFO, NULL, 0, "signal %d: draining", signum);
+    for (int i = 0; i < gw_nworkers; i++)
+        gw_worker_stop(&gw_workers[i]);
+    uv_signal_stop(h);
+    uv_close((uv_handle_t *)h, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    static gw_config_t cfg;
+    enum {
+        O_LISTEN = 256, O_WORKERS, O_TRUSTED, O_NOLOOP, O_MAXBODY, O_MAXHDR, O_MAXHDRS, O_HDRTO,
+        O_BODYTO, O_IDLETO, O_UPTO, O_GRACE, O_LOG, O_HELP
+    };
+    static const struct option opts[] = {
+        {"listen", required_argument, 0, O_LISTEN},
+        {"workers", required_argument, 0, O_WORKERS},
+        {"trusted-hosts", required_argument, 0, O_TRUSTED},
+        {"no-loopback", no_argument, 0, O_NOLOOP},
+        {"max-body-bytes", required_argument, 0, O_MAXBODY},
+        {"max-header-bytes", required_argument, 0, O_MAXHDR},
+        {"max-headers", required_argument, 0, O_MAXHDRS},
+        {"header-timeout-ms", required_argument, 0, O_HDRTO},
+        {"body-timeout-ms", required_argument, 0, O_BODYTO},
+        {"idle-timeout-ms", required_argument, 0, O_IDLETO},
+        {"upstream-timeout-ms", required_argument, 0, O_UPTO},
+        {"shutdown-grace-ms", required_argument, 0, O_GRACE},
+        {"log-level", required_argument, 0, O_LOG},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    gw_config_defaults(&cfg);
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        unsigned long long v = 0;
+        int bad = 0;
+        switch (c) {
+        case O_LISTEN: bad = parse_listen(&cfg, optarg); break;
+        case O_WORKERS: bad = parse_num(optarg, &v) || v > 256; cfg.workers = (int)v; break;
+        case O_TRUSTED: bad = gw_netguard_add_list(&cfg.netguard, optarg) != 0; break;
+        case O_NOLOOP: cfg.netguard.allow_loopback = 0; break;
+        case O_MAXBODY: bad = parse_num(optarg, &v) || v == 0; cfg.max_body_bytes = v; break;
+        case O_MAXHDR: bad = parse_num(optarg, &v) || v < 256; cfg.max_header_bytes = v; break;
+        case O_MAXHDRS: bad = parse_num(optarg, &v) || v == 0; cfg.max_headers = v; break;
+        case O_HDRTO: bad = parse_num(optarg, &v) || v == 0; cfg.header_timeout_ms = v; break;
+        case O_BODYTO: bad = parse_num(optarg, &v) || v == 0; cfg.body_timeout_ms = v; break;
+        case O_IDLETO: bad = parse_num(optarg, &v) || v == 0; cfg.idle_timeout_ms = v; break;
+        case O_UPTO: bad = parse_num(optarg, &v) || v == 0; cfg.upstream_timeout_ms = v; break;
+        case O_GRACE: bad = parse_num(optarg, &v); cfg.shutdown_grace_ms = v; break;
+        case O_LOG:
+            sl_log_level = sl_log_level_parse(optarg);
+            bad = sl_log_level < 0;
+            break;
+        case O_HELP: usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (bad) {
+            fprintf(stderr, "sluice-gateway: invalid value for --%s: %s\n",
+                    opts[c - O_LISTEN].name, optarg ? optarg : "");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (cfg.workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg.workers = n > 0 ? (int)n : 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_ALL);
+
+    gw_http_set_handler(gw_proxy_handle);
+    gw_nworkers = cfg.workers;
+    gw_workers = sl_xcalloc((size_t)cfg.workers, sizeof(gw_worker_t));
+    for (int i = 0; i < cfg.workers; i++) {
+        if (gw_worker_init(&gw_workers[i], i, &cfg) != 0)
+            return 1;
+        if (i == 0 && cfg.port == 0)
+            cfg.port = gw_worker_port(&gw_workers[0]); /* the others bind the same port */
+    }
+    for (int i = 0; i < cfg.workers; i++)
+        if (gw_worker_start(&gw_workers[i]) != 0)
+            return 1;
+    printf("listening on %s:%d\n", cfg.host, cfg.port);
+    fflush(stdout);
+    sl_log(SL_LOG_INFO, NULL, 0, "sluice-gateway serving on %s:%d with %d workers", cfg.host,
+           cfg.port, cfg.workers);
+
+    uv_loop_t *main_loop = uv_default_loop();
+    uv_signal_t sigterm, sigint;
+    uv_signal_init(main_loop, &sigterm);
+    uv_signal_init(main_loop, &sigint);
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_run(main_loop, UV_RUN_DEFAULT);
+
+    for (int i = 0; i < cfg.workers; i++)
+        gw_worker_join(&gw_workers[i]);
+    sl_free(gw_workers);
+    uv_loop_close(main_loop);
+    curl_global_cleanup();
+    sl_log(SL_LOG_INFO, NULL, 0, "sluice-gateway stopped");
+    return 0;
+}

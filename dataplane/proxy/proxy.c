@@ -1,0 +1,552 @@
+/*
+ * The request pipeline: the HTTP server hands every complete request to
+ * gw_proxy_handle, which serves the gateway's own endpoints or runs the
+ * stages in order (see stage.h), starts the upstream transfer and relays
+ * its response: buffered for JSON, event by event for SSE, as it comes for
+ * other bytes.
+ *
+ * Streams never fail silently: when an SSE upstream breaks (reset, timeout,
+ * malformed event, end without [DONE]) the client's stream ends with an
+ * OpenAI-style error event, never with a [DONE] that would pass a truncated
+ * answer off as complete.
+ */
+#include "dataplane/proxy/proxy.h"
+
+#include <http_parser.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "dataplane/telemetry/metrics.h"
+
+/* Past this backlog to the client, reading from the upstream pauses. */
+#define GW_BACKLOG_HIGH_WATER (1u << 20)
+/* One SSE event may not exceed this. */
+#define GW_MAX_SSE_EVENT (8u << 20)
+
+static const struct {
+    const char *path;
+    gw_endpoint_t ep;
+    int method; /* -1: any */
+    int json;
+    const char *name;
+} endpoints[] = {
+    {"/v1/chat/completions", GW_EP_CHAT, HTTP_POST, 1, "chat.completions"},
+    {"/v1/completions", GW_EP_COMPLETIONS, HTTP_POST, 1, "completions"},
+    {"/v1/embeddings", GW_EP_EMBEDDINGS, HTTP_POST, 1, "embeddings"},
+    {"/v1/images/generations", GW_EP_IMAGES, HTTP_POST, 1, "images.generations"},
+    {"/v1/audio/speech", GW_EP_SPEECH, HTTP_POST, 1, "audio.speech"},
+    {"/v1/audio/transcriptions", GW_EP_TRANSCRIPTIONS, HTTP_POST, 0, "audio.transcriptions"},
+    {"/v1/audio/translations", GW_EP_TRANSLATIONS, HTTP_POST, 0, "audio.translations"},
+    {"/v1/models", GW_EP_MODELS, HTTP_GET, 0, "models"},
+};
+
+static const gw_stage_fn request_stages[] = {
+    gw_auth_stage,      gw_guardrails_input, gw_cache_lookup,
+    gw_quota_check,     gw_router_resolve,   gw_provider_build,
+};
+
+/* Upstream response headers not relayed to the client. */
+static const char *const dropped_resp[] = {
+    "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",
+    "content-type", "set-cookie", "alt-svc", "proxy-connection", "trailer", "upgrade",
+};
+
+sl_str_t gw_proxy_header(const gw_proxy_t *px, const char *suffix)
+{
+    const gw_req_t *req = px->req;
+    size_t sl = strlen(suffix);
+    sl_str_t alias = SL_STR_NULL;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        sl_str_t n = req->headers[i].name;
+        if (n.len == 9 + sl && sl_str_istarts_with(n, "x-sluice-") &&
+            strncasecmp(n.base + 9, suffix, sl) == 0)
+            return req->headers[i].value;
+        if (alias.base == NULL && n.len == 10 + sl && sl_str_istarts_with(n, "x-portkey-") &&
+            strncasecmp(n.base + 10, suffix, sl) == 0)
+            alias = req->headers[i].value;
+    }
+    return alias;
+}
+
+/* ---- response helpers -------------------------------------------------- */
+
+static void span_begin(gw_proxy_t *px)
+{
+    px->t_mark = uv_hrtime();
+}
+
+static void span_end(gw_proxy_t *px)
+{
+    if (px->t_mark != 0) {
+        px->overhead_ns += uv_hrtime() - px->t_mark;
+        px->t_mark = 0;
+    }
+}
+
+/* Headers the gateway adds to every proxied response. */
+static size_t own_headers(gw_proxy_t *px, gw_http_header_t *h)
+{
+    size_t n = 0;
+    h[n].name = SL_STRLIT("x-sluice-trace-id");
+    h[n++].value = px->trace_id;
+    if (px->provider_name.len > 0) {
+        h[n].name = SL_STRLIT("x-sluice-provider");
+        h[n++].value = px->provider_name;
+    }
+    /* Measured up to this point: the head is written right after. */
+    uint64_t ov = px->overhead_ns + (px->t_mark ? uv_hrtime() - px->t_mark : 0);
+    h[n].name = SL_STRLIT("x-sluice-overhead-us");
+    h[n++].value = sl_str_c(sl_arena_printf(&px->req->arena, "%llu",
+                                            (unsigned long long)(ov / 1000)));
+    return n;
+}
+
+static void record(gw_proxy_t *px, int status)
+{
+    gw_req_t *req = px->req;
+    span_end(px);
+    gw_metrics_request(req->worker->metrics, px->provider_name, px->model, status,
+                       uv_hrtime() - req->t_start, px->overhead_ns);
+    if (sl_log_level >= SL_LOG_DEBUG)
+        sl__log(SL_LOG_DEBUG, &req->log, 0, "%.*s %.*s -> %d, %llu us overhead",
+                (int)sl_str_c(http_method_str(req->method)).len, http_method_str(req->method),
+                (int)req->path.len, req->path.base, status,
+                (unsigned long long)(px->overhead_ns / 1000));
+}
+
+static void respond_error(gw_proxy_t *px, int err)
+{
+    gw_http_header_t h[3];
+    size_t n = own_headers(px, h);
+    /* Record first: answering may free the request when nothing else holds it. */
+    record(px, sl_err_status(err));
+    gw_http_respond_error_h(px->req, err, px->error_message, px->error_param, h, n);
+}
+
+static const char *error_kind(int err)
+{
+    switch (err) {
+    case SL_EUPTIMEOUT: return "timeout";
+    case SL_EUPCONN: return "connect";
+    case SL_EFORBIDDENHOST: return "forbidden";
+    case SL_EUPTOOBIG: return "too_large";
+    case SL_EUPPROTO: return "protocol";
+    default: return "stream";
+    }
+}
+
+/* ---- upstream callbacks ------------------------------------------------ */
+
+static void finish(gw_proxy_t *px)
+{
+    if (px->finished)
+        return;
+    px->finished = 1;
+    px->req->on_client_gone = NULL;
+    px->req->on_drain = NULL;
+    sl_sse_decoder_dispose(&px->sse);
+    sl_buf_dispose(&px->out);
+    sl_buf_dispose(&px->resp);
+    gw_req_unref(px->req); /* the reference taken when the upstream started */
+}
+
+static int relayed_header(sl_str_t name)
+{
+    for (size_t i = 0; i < SL_ARRAY_SIZE(dropped_resp); i++)
+        if (sl_str_ieq_c(name, dropped_resp[i]))
+            return 0;
+    return 1;
+}
+
+/* Upstream headers worth relaying, then the gateway's own. */
+static size_t response_headers(gw_proxy_t *px, gw_http_header_t **out, int with_type)
+{
+    gw_upstream_t *up = &px->up;
+    gw_http_header_t *h = sl_arena_alloc(&px->req->arena, (up->nheaders + 4) * sizeof(*h),
+                                         _Alignof(gw_http_header_t));
+    size_t n = 0;
+    for (size_t i = 0; i < up->nheaders; i++)
+        if (relayed_header(up->headers[i].name))
+            h[n++] = up->headers[i];
+    if (with_type) {
+        sl_str_t ct = gw_upstream_header(up, "content-type");
+        if (ct.len > 0) {
+            h[n].name = SL_STRLIT("Content-Type");
+            h[n++].value = ct;
+        }
+    }
+    n += own_headers(px, h + n);
+    *out = h;
+    return n;
+}
+
+static void on_up_head(gw_upstream_t *up)
+{
+    gw_proxy_t *px = up->data;
+    span_begin(px);
+    sl_str_t ct = gw_upstream_header(up, "content-type");
+    if (up->status >= 200 && up->status < 300 && sl_str_istarts_with(ct, "text/event-stream")) {
+        px->mode = GW_RESP_MODE_SSE;
+        gw_http_header_t *h;
+        size_t n = response_headers(px, &h, 1);
+        gw_http_stream_start(px->req, up->status, h, n);
+    } else if (up->status >= 200 && up->status < 300 && ct.len > 0 &&
+               !sl_str_istarts_with(ct, "application/json") &&
+               !sl_str_istarts_with(ct, "text/")) {
+        /* Audio and other binary bodies go through as they arrive. */
+        px->mode = GW_RESP_MODE_RAW;
+        gw_http_header_t *h;
+        size_t n = response_headers(px, &h, 1);
+        gw_http_stream_start(px->req, up->status, h, n);
+    } else {
+        px->mode = GW_RESP_MODE_BUFFER;
+    }
+    span_end(px);
+}
+
+/* Re-encodes one upstream event into px->out; 1 stops the stream. */
+static int on_sse_event(void *ud, const sl_sse_event_t *ev)
+{
+    gw_proxy_t *px = ud;
+    if (sl_str_eq(ev->data, SL_STRLIT("[DONE]"))) {
+        px->sse_done = 1;
+    } else {
+        json_error_t jerr;
+        json_t *j = json_loadb(ev->data.base, ev->data.len, 0, &jerr);
+        if (j == NULL) {
+            px->stream_err = SL_EUPPROTO;
+            return 1;
+        }
+        json_decref(j);
+    }
+    if (sl_sse_encode(&px->out, ev->event, ev->data) != 0) {
+        px->stream_err = SL_EUPTOOBIG;
+        return 1;
+    }
+    return 0;
+}
+
+static int on_up_body(gw_upstream_t *up, const char *p, size_t n)
+{
+    gw_proxy_t *px = up->data;
+    gw_req_t *req = px->req;
+    int ret = 0;
+    if (px->mode != GW_RESP_MODE_BUFFER && req->conn != NULL &&
+        gw_http_backlog(req) > GW_BACKLOG_HIGH_WATER)
+        return 1; /* curl hands these bytes again after gw_upstream_resume */
+    span_begin(px);
+    switch (px->mode) {
+    case GW_RESP_MODE_BUFFER: {
+        int r = sl_buf_append(&px->resp, p, n);
+        if (r != 0)
+            ret = r == SL_ETOOBIG ? SL_EUPTOOBIG : r;
+        break;
+    }
+    case GW_RESP_MODE_SSE: {
+        sl_buf_reset(&px->out);
+        int r = sl_sse_feed(&px->sse, p, n, on_sse_event, px);
+        /* Relay what was whole before any failure, in one client write. */
+        if (px->out.len > 0)
+            gw_http_stream_write(req, px->out.base, px->out.len);
+        if (r != 0) {
+            if (px->stream_err == 0)
+                px->stream_err = r == SL_ETOOBIG ? SL_EUPTOOBIG : SL_EUPSTREAM;
+            ret = px->stream_err;
+        }
+        break;
+    }
+    case GW_RESP_MODE_RAW:
+        gw_http_stream_write(req, p, n);
+        break;
+    }
+    span_end(px);
+    return ret;
+}
+
+static void end_stream_with_error(gw_proxy_t *px, int err)
+{
+    char msg[160];
+    sl_buf_t b;
+    sl_buf_init(&b, 4096);
+    snprintf(msg, sizeof(msg), "%s: the response is incomplete", sl_strerror(err));
+    if (sl_buf_append_str(&b, SL_STRLIT("data: ")) == 0 &&
+        sl_json_error_body(&b, msg, sl_err_type(err), NULL, sl_err_code(err)) == 0 &&
+        sl_buf_append_str(&b, SL_STRLIT("\n\n")) == 0)
+        gw_http_stream_write(px->req, b.base, b.len);
+    sl_buf_dispose(&b);
+    gw_http_stream_end(px->req);
+}
+
+static void on_up_done(gw_upstream_t *up, int err)
+{
+    gw_proxy_t *px = up->data;
+    gw_req_t *req = px->req;
+    px->upstream_running = 0;
+    span_begin(px);
+    if (err == 0 && px->up.t_head == 0)
+        err = SL_EUPPROTO;
+    if (err != 0)
+        gw_metrics_upstream_error(req->worker->metrics, px->provider_name, error_kind(err));
+    switch (px->mode) {
+    case GW_RESP_MODE_SSE:
+        if (err == 0 && px->stream_err == 0 && px->sse_done && !sl_sse_pending(&px->sse)) {
+            gw_http_stream_end(req);
+            record(px, up->status);
+        } else {
+            int e = px->stream_err ? px->stream_err : err ? err : SL_EUPSTREAM;
+            sl_log(SL_LOG_WARN, &req->log, 0, "upstream stream broke: %s", sl_strerror(e));
+            end_stream_with_error(px, e);
+            record(px, sl_err_status(e));
+        }
+        break;
+    case GW_RESP_MODE_RAW:
+        if (err == 0) {
+            gw_http_stream_end(req);
+            record(px, up->status);
+        } else {
+            /* No way to signal inside raw bytes: end without the final chunk. */
+            sl_log(SL_LOG_WARN, &req->log, 0, "upstream body broke: %s", sl_strerror(err));
+            gw_http_stream_abort(req);
+            record(px, sl_err_status(err));
+        }
+        break;
+    case GW_RESP_MODE_BUFFER:
+        if (err != 0) {
+            respond_error(px, err);
+            break;
+        }
+        sl_str_t ct = gw_upstream_header(up, "content-type");
+        if (up->status >= 200 && up->status < 300 && sl_str_istarts_with(ct, "application/json")) {
+            json_error_t jerr;
+            json_t *j = json_loadb(px->resp.base, px->resp.len, 0, &jerr);
+            if (j == NULL) {
+                px->error_message = "upstream sent a malformed JSON body";
+                respond_error(px, SL_EUPPROTO);
+                break;
+            }
+            json_decref(j);
+        }
+        if (gw_guardrails_output(px) == GW_STAGE_NEXT)
+            gw_cache_store(px);
+        gw_http_header_t *h;
+        size_t n = response_headers(px, &h, 0);
+        gw_http_respond(req, up->status, h, n, ct, sl_buf_str(&px->resp));
+        record(px, up->status);
+        break;
+    }
+    finish(px);
+}
+
+static const gw_upstream_cbs_t upstream_cbs = {on_up_head, on_up_body, on_up_done};
+
+static void on_client_gone(gw_req_t *req)
+{
+    gw_proxy_t *px = req->handler_data;
+    if (px->upstream_running) {
+        gw_upstream_abort(&px->up);
+        px->upstream_running = 0;
+    }
+    record(px, 499);
+    finish(px);
+}
+
+static void on_drain(gw_req_t *req)
+{
+    gw_proxy_t *px = req->handler_data;
+    if (px->upstream_running)
+        gw_upstream_resume(&px->up);
+}
+
+/* ---- request side ------------------------------------------------------ */
+
+static void make_trace_id(gw_proxy_t *px)
+{
+    sl_str_t t = sl_str_trim(gw_proxy_header(px, "trace-id"));
+    int ok = t.len > 0 && t.len <= 128;
+    for (size_t i = 0; ok && i < t.len; i++) {
+        char c = t.base[i];
+        ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+             c == '-' || c == '_' || c == '.' || c == ':';
+    }
+    if (ok) {
+        px->trace_id = t;
+        return;
+    }
+    unsigned char r[16];
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        memset(r, 0, sizeof(r));
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    px->trace_id = sl_str_c(sl_arena_printf(
+        &px->req->arena, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
+        r[14], r[15]));
+}
+
+/* Reads what the pipeline needs from a JSON body: model and stream. */
+static int parse_body(gw_proxy_t *px)
+{
+    gw_req_t *req = px->req;
+    sl_str_t ct = sl_str_trim(gw_req_header(req, "content-type"));
+    if (!sl_str_istarts_with(ct, "application/json")) {
+        px->error_message = ct.len ? "request body must be application/json"
+                                   : "missing Content-Type: application/json";
+        return SL_EMEDIATYPE;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(req->body.base ? req->body.base : "", req->body.len, 0, &jerr);
+    if (root == NULL) {
+        px->error_message = sl_arena_printf(&req->arena,
+                                            "malformed JSON body: %s (line %d, column %d)",
+                                            jerr.text, jerr.line, jerr.column);
+        return SL_EBADJSON;
+    }
+    sl_arena_defer(&req->arena, sl_json_decref_cb, root);
+    if (!json_is_object(root)) {
+        px->error_message = "request body must be a JSON object";
+        return SL_EBADJSON;
+    }
+    px->body = root;
+    json_t *m = json_object_get(root, "model");
+    if (json_is_string(m))
+        px->model = sl_str(json_string_value(m), json_string_length(m));
+    px->stream = json_is_true(json_object_get(root, "stream"));
+    return 0;
+}
+
+static int parse_metadata(gw_proxy_t *px)
+{
+    sl_str_t md = sl_str_trim(gw_proxy_header(px, "metadata"));
+    if (md.len == 0)
+        return 0;
+    json_error_t jerr;
+    json_t *j = json_loadb(md.base, md.len, 0, &jerr);
+    int ok = json_is_object(j);
+    json_decref(j);
+    if (!ok) {
+        px->error_message = "x-sluice-metadata must be a JSON object";
+        px->error_param = "x-sluice-metadata";
+        return SL_EINVAL;
+    }
+    px->metadata = md;
+    return 0;
+}
+
+static void serve_metrics(gw_req_t *req)
+{
+    sl_buf_t out;
+    gw_metrics_t *ms[256];
+    unsigned conns[256], infl[256];
+    int n = gw_nworkers < 256 ? gw_nworkers : 256;
+    for (int i = 0; i < n; i++) {
+        ms[i] = gw_workers[i].metrics;
+        conns[i] = gw_workers[i].open_conns;
+        infl[i] = gw_workers[i].inflight;
+    }
+    sl_buf_init(&out, 16u << 20);
+    if (gw_metrics_render(&out, ms, conns, infl, n) != 0) {
+        gw_http_respond_error(req, SL_EINTERNAL, NULL, NULL);
+    } else {
+        gw_http_respond(req, 200, NULL, 0, SL_STRLIT("text/plain; version=0.0.4; charset=utf-8"),
+                        sl_buf_str(&out));
+    }
+    sl_buf_dispose(&out);
+}
+
+void gw_proxy_handle(gw_req_t *req)
+{
+    sl_str_t path = req->path;
+    if (sl_str_eq(path, SL_STRLIT("/health")) || sl_str_eq(path, SL_STRLIT("/v1/health"))) {
+        if (req->method != HTTP_GET && req->method != HTTP_HEAD)
+            gw_http_respond_error(req, SL_EMETHOD, NULL, NULL);
+        else
+            gw_http_respond(req, 200, NULL, 0, SL_STRLIT("application/json"),
+                            req->worker->draining ? SL_STRLIT("{\"status\":\"draining\"}")
+                                                  : SL_STRLIT("{\"status\":\"ok\"}"));
+        return;
+    }
+    if (sl_str_eq(path, SL_STRLIT("/metrics"))) {
+        if (req->method != HTTP_GET)
+            gw_http_respond_error(req, SL_EMETHOD, NULL, NULL);
+        else
+            serve_metrics(req);
+        return;
+    }
+
+    gw_proxy_t *px = SL_ARENA_NEW(&req->arena, gw_proxy_t);
+    memset(px, 0, sizeof(*px));
+    px->req = req;
+    px->t_mark = req->t_received;
+    req->handler_data = px;
+    make_trace_id(px);
+    req->log.trace_id = px->trace_id.base;
+
+    if (!sl_str_starts_with(path, SL_STRLIT("/v1/"))) {
+        px->error_message = sl_arena_printf(&req->arena, "unknown path %.*s",
+                                            (int)(path.len > 200 ? 200 : path.len), path.base);
+        respond_error(px, SL_ENOTFOUND);
+        return;
+    }
+    px->endpoint = GW_EP_OTHER;
+    px->endpoint_name = "passthrough";
+    for (size_t i = 0; i < SL_ARRAY_SIZE(endpoints); i++) {
+        if (sl_str_eq(path, sl_str_c(endpoints[i].path))) {
+            if (endpoints[i].method != -1 && req->method != endpoints[i].method) {
+                px->error_message = sl_arena_printf(&req->arena, "%s requires %s",
+                                                    endpoints[i].path,
+                                                    http_method_str(endpoints[i].method));
+                respond_error(px, SL_EMETHOD);
+                return;
+            }
+            px->endpoint = endpoints[i].ep;
+            px->endpoint_name = endpoints[i].name;
+            px->json_body = endpoints[i].json;
+            break;
+        }
+    }
+    int r = parse_metadata(px);
+    if (r == 0 && px->json_body)
+        r = parse_body(px);
+    for (size_t i = 0; r == 0 && i < SL_ARRAY_SIZE(request_stages); i++) {
+        r = request_stages[i](px);
+        if (r == GW_STAGE_ANSWERED)
+            return; /* the stage answered and recorded; req may be gone */
+    }
+    if (r < 0) {
+        respond_error(px, r);
+        return;
+    }
+    req->log.provider = px->provider_name.base;
+    req->log.model = px->model.len ? px->model.base : NULL;
+    req->log.action = "proxying to upstream";
+
+    gw_upstream_req_t ur = {
+        .url = px->url,
+        .method = http_method_str(req->method),
+        .headers = px->up_headers,
+        .nheaders = px->n_up_headers,
+        .body = px->up_body,
+        .timeout_ms = px->timeout_ms,
+        .connect_timeout_ms = req->worker->cfg->upstream_connect_timeout_ms,
+    };
+    px->up.cbs = &upstream_cbs;
+    px->up.data = px;
+    px->up.arena = &req->arena;
+    sl_buf_init(&px->resp, req->worker->cfg->max_upstream_body_bytes);
+    sl_buf_init(&px->out, GW_MAX_SSE_EVENT * 2);
+    sl_sse_decoder_init(&px->sse, GW_MAX_SSE_EVENT);
+    gw_req_ref(req);
+    r = gw_upstream_start(req->worker->multi, &px->up, &ur);
+    if (r != 0) {
+        respond_error(px, r);
+        finish(px);
+        return;
+    }
+    px->upstream_running = 1;
+    req->on_client_gone = on_client_gone;
+    req->on_drain = on_drain;
+    span_end(px);
+}

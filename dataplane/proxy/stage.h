@@ -1,0 +1,104 @@
+/**
+ * The request pipeline's stages. A request goes through them in the order
+ * of the table in proxy.c:
+ *
+ *   auth -> parse -> guardrails.input -> cache.lookup -> quota.check
+ *        -> router -> provider (build the upstream request) -> upstream
+ *   upstream response -> guardrails.output -> cache.store -> respond
+ *        -> telemetry
+ *
+ * Each stage returns GW_STAGE_NEXT to go on, GW_STAGE_ANSWERED when it has
+ * sent the response itself (a cache hit, a guardrail deny), or a negative
+ * SL_E* code, which the pipeline turns into an OpenAI-style error (with
+ * px->error_message and px->error_param when the stage set them).
+ * Stages run on the worker's loop thread and must not block.
+ */
+#ifndef GW_STAGE_H
+#define GW_STAGE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/sse.h"
+#include "common/str.h"
+#include "dataplane/providers/provider.h"
+#include "dataplane/server/http.h"
+#include "dataplane/upstream/upstream.h"
+
+enum { GW_STAGE_NEXT = 0, GW_STAGE_ANSWERED = 1 };
+
+typedef enum {
+    GW_EP_OTHER = 0, /* any other /v1 path: passed through as-is */
+    GW_EP_CHAT,
+    GW_EP_COMPLETIONS,
+    GW_EP_EMBEDDINGS,
+    GW_EP_IMAGES,
+    GW_EP_SPEECH,
+    GW_EP_TRANSCRIPTIONS,
+    GW_EP_TRANSLATIONS,
+    GW_EP_MODELS,
+} gw_endpoint_t;
+
+typedef enum {
+    GW_RESP_MODE_BUFFER, /* JSON or error: read whole, then answer */
+    GW_RESP_MODE_SSE,    /* relayed event by event */
+    GW_RESP_MODE_RAW,    /* other bytes (audio): relayed as they come */
+} gw_resp_mode_t;
+
+/** Per-request proxy state; lives in the request's arena. */
+typedef struct gw_proxy_s {
+    gw_req_t *req;               /* referenced while the upstream runs */
+    gw_endpoint_t endpoint;
+    const char *endpoint_name;   /* static */
+    int json_body;               /* endpoint takes a JSON body */
+    json_t *body;                /* parsed JSON body (arena defer), or NULL */
+    sl_str_t model;              /* from the body; may be empty */
+    int stream;                  /* client asked for a stream */
+    sl_str_t trace_id;
+    sl_str_t metadata;           /* raw JSON object from x-sluice-metadata */
+    sl_str_t provider_name;
+    const gw_provider_t *provider;
+    sl_str_t custom_host;
+    sl_str_t api_key;            /* provider key from Authorization (never logged) */
+    uint64_t timeout_ms;
+    char *url;                   /* upstream URL (arena) */
+    gw_http_header_t *up_headers;/* to send upstream (arena) */
+    size_t n_up_headers;
+    sl_str_t up_body;            /* body to send upstream */
+    const char *error_message;   /* set by a failing stage; NULL for the default */
+    const char *error_param;
+    /* upstream */
+    gw_upstream_t up;
+    gw_resp_mode_t mode;
+    sl_buf_t resp;               /* buffered upstream body (owned) */
+    sl_sse_decoder_t sse;        /* SSE mode (owned) */
+    sl_buf_t out;                /* SSE events re-encoded for one client write */
+    int sse_done;                /* saw data: [DONE] */
+    int stream_err;              /* SL_E* that broke the stream */
+    int upstream_running;
+    int finished;
+    uint64_t overhead_ns;        /* time spent inside the gateway */
+    uint64_t t_mark;             /* start of the current in-gateway span */
+    gw_task_t task;
+} gw_proxy_t;
+
+typedef int (*gw_stage_fn)(gw_proxy_t *px);
+
+/* Stages implemented in their own folders. */
+int gw_auth_stage(gw_proxy_t *px);              /* proxy/auth.c */
+int gw_guardrails_input(gw_proxy_t *px);        /* guardrails/guardrails.c */
+int gw_guardrails_output(gw_proxy_t *px);
+int gw_cache_lookup(gw_proxy_t *px);            /* cache/cache.c */
+int gw_cache_store(gw_proxy_t *px);
+int gw_quota_check(gw_proxy_t *px);             /* quota/quota.c */
+int gw_router_resolve(gw_proxy_t *px);          /* router/router.c */
+int gw_provider_build(gw_proxy_t *px);          /* providers/openai.c (by format) */
+
+/**
+ * A request header by its Sluice name without prefix ("provider" finds
+ * x-sluice-provider, or x-portkey-provider as an alias); empty when absent.
+ */
+sl_str_t gw_proxy_header(const gw_proxy_t *px, const char *suffix);
+
+#endif

@@ -1,0 +1,398 @@
+#include "dataplane/upstream/upstream.h"
+
+#include <string.h>
+
+#include "common/err.h"
+#include "common/log.h"
+
+/* Idle easy handles kept for reuse; curl_easy_reset keeps their caches. */
+#define GW_EASY_POOL_MAX 256
+
+typedef struct sock_ctx_s sock_ctx_t;
+
+struct gw_upstream_multi_s {
+    CURLM *multi;
+    uv_loop_t *loop;          /* borrowed */
+    uv_timer_t timer;
+    const gw_netguard_t *guard; /* borrowed (config) */
+    CURL *pool[GW_EASY_POOL_MAX];
+    unsigned npool;
+    unsigned running;
+    sock_ctx_t *socks;        /* every poll handle, to close them at the end */
+    int closing;
+};
+
+struct sock_ctx_s {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    gw_upstream_multi_t *m;
+    sock_ctx_t *next, *prev;
+};
+
+static void check_done(gw_upstream_multi_t *m);
+
+/* ---- libcurl <-> libuv ------------------------------------------------- */
+
+static void on_sock_close(uv_handle_t *h)
+{
+    sl_free(SL_CONTAINER_OF((uv_poll_t *)h, sock_ctx_t, poll));
+}
+
+static void sock_ctx_free(sock_ctx_t *ctx)
+{
+    gw_upstream_multi_t *m = ctx->m;
+    if (ctx->prev)
+        ctx->prev->next = ctx->next;
+    else
+        m->socks = ctx->next;
+    if (ctx->next)
+        ctx->next->prev = ctx->prev;
+    uv_poll_stop(&ctx->poll);
+    uv_close((uv_handle_t *)&ctx->poll, on_sock_close);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    sock_ctx_t *ctx = SL_CONTAINER_OF(h, sock_ctx_t, poll);
+    gw_upstream_multi_t *m = ctx->m;
+    int flags = 0;
+    int running;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    curl_multi_socket_action(m->multi, ctx->fd, flags, &running);
+    check_done(m);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    gw_upstream_multi_t *m = userp;
+    sock_ctx_t *ctx = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (ctx != NULL) {
+            sock_ctx_free(ctx);
+            curl_multi_assign(m->multi, s, NULL);
+        }
+        return 0;
+    }
+    if (ctx == NULL) {
+        ctx = sl_xcalloc(1, sizeof(*ctx));
+        ctx->fd = s;
+        ctx->m = m;
+        if (uv_poll_init_socket(m->loop, &ctx->poll, s) != 0) {
+            sl_free(ctx);
+            return -1;
+        }
+        ctx->next = m->socks;
+        if (ctx->next)
+            ctx->next->prev = ctx;
+        m->socks = ctx;
+        curl_multi_assign(m->multi, s, ctx);
+    }
+    int events = 0;
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    uv_poll_start(&ctx->poll, events, on_poll);
+    return 0;
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    gw_upstream_multi_t *m = SL_CONTAINER_OF(t, gw_upstream_multi_t, timer);
+    int running;
+    curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(m);
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    gw_upstream_multi_t *m = userp;
+    /* Never drive curl from inside its own callback: a 0 ms timer does it. */
+    if (timeout_ms < 0)
+        uv_timer_stop(&m->timer);
+    else
+        uv_timer_start(&m->timer, on_timeout, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+gw_upstream_multi_t *gw_upstream_multi_new(uv_loop_t *loop, const gw_netguard_t *guard)
+{
+    gw_upstream_multi_t *m = sl_xcalloc(1, sizeof(*m));
+    m->loop = loop;
+    m->guard = guard;
+    m->multi = curl_multi_init();
+    SL_ASSERT(m->multi != NULL);
+    uv_timer_init(loop, &m->timer);
+    curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
+    curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m);
+    curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    return m;
+}
+
+static void on_multi_timer_close(uv_handle_t *h)
+{
+    gw_upstream_multi_t *m = SL_CONTAINER_OF((uv_timer_t *)h, gw_upstream_multi_t, timer);
+    sl_free(m);
+}
+
+void gw_upstream_multi_free(gw_upstream_multi_t *m)
+{
+    m->closing = 1;
+    for (unsigned i = 0; i < m->npool; i++)
+        curl_easy_cleanup(m->pool[i]);
+    m->npool = 0;
+    /* Closes cached connections; may call on_curl_socket with REMOVE. */
+    curl_multi_cleanup(m->multi);
+    while (m->socks != NULL)
+        sock_ctx_free(m->socks);
+    uv_close((uv_handle_t *)&m->timer, on_multi_timer_close);
+}
+
+unsigned gw_upstream_multi_running(const gw_upstream_multi_t *m)
+{
+    return m->running;
+}
+
+/* ---- transfers --------------------------------------------------------- */
+
+static size_t on_header_line(char *p, size_t size, size_t n, void *ud)
+{
+    gw_upstream_t *up = ud;
+    size_t len = size * n;
+    sl_str_t line = sl_str(p, len);
+    while (line.len > 0 && (line.base[line.len - 1] == '\n' || line.base[line.len - 1] == '\r'))
+        line.len--;
+    if (sl_str_starts_with(line, SL_STRLIT("HTTP/"))) {
+        /* A new head (after 1xx): start over. */
+        long code = 0;
+        const char *sp = memchr(line.base, ' ', line.len);
+        if (sp != NULL)
+            for (const char *q = sp + 1; q < line.base + line.len && *q >= '0' && *q <= '9'; q++)
+                code = code * 10 + (*q - '0');
+        up->status = (int)code;
+        up->nheaders = 0;
+        return len;
+    }
+    if (line.len == 0) {
+        if (up->status >= 200 && up->t_head == 0) {
+            up->t_head = uv_hrtime();
+            up->cbs->on_head(up);
+        }
+        return len;
+    }
+    if (up->status < 200)
+        return len;
+    const char *colon = memchr(line.base, ':', line.len);
+    if (colon == NULL)
+        return len;
+    if (up->nheaders == up->_headers_cap) {
+        size_t ncap = up->_headers_cap ? up->_headers_cap * 2 : 16;
+        gw_http_header_t *nh = sl_arena_alloc(up->arena, ncap * sizeof(*nh), _Alignof(gw_http_header_t));
+        if (up->nheaders)
+            memcpy(nh, up->headers, up->nheaders * sizeof(*nh));
+        up->headers = nh;
+        up->_headers_cap = ncap;
+    }
+    gw_http_header_t *h = &up->headers[up->nheaders++];
+    h->name = sl_str_dup(up->arena, sl_str(line.base, (size_t)(colon - line.base)));
+    h->value = sl_str_dup(up->arena,
+                          sl_str_trim(sl_str(colon + 1, line.len - (size_t)(colon - line.base) - 1)));
+    return len;
+}
+
+static size_t on_write_body(char *p, size_t size, size_t n, void *ud)
+{
+    gw_upstream_t *up = ud;
+    size_t len = size * n;
+    if (up->t_head == 0) {
+        /* Some responses (HTTP/0.9-like or odd servers) have no blank line. */
+        up->t_head = uv_hrtime();
+        up->cbs->on_head(up);
+    }
+    int r = up->cbs->on_body(up, p, len);
+    if (r == 1) {
+        up->_paused = 1;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (r < 0) {
+        up->_body_err = r;
+        return 0; /* makes curl fail the transfer with CURLE_WRITE_ERROR */
+    }
+    return len;
+}
+
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    gw_upstream_t *up = ud;
+    if (gw_netguard_check(up->_multi->guard, &addr->addr) != 0) {
+        up->_forbidden = 1;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+static int map_result(gw_upstream_t *up, CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return 0;
+    case CURLE_OPERATION_TIMEDOUT:
+        return SL_EUPTIMEOUT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return up->_forbidden ? SL_EFORBIDDENHOST : SL_EUPCONN;
+    case CURLE_WRITE_ERROR:
+        return up->_body_err ? up->_body_err : SL_EUPSTREAM;
+    default:
+        /* Reset, truncated body, TLS failure...: before the head it is a
+         * connection problem, after it the stream broke. */
+        return up->t_head ? SL_EUPSTREAM : SL_EUPCONN;
+    }
+}
+
+static void release_easy(gw_upstream_multi_t *m, gw_upstream_t *up)
+{
+    CURL *e = up->_easy;
+    up->_easy = NULL;
+    up->_running = 0;
+    m->running--;
+    curl_multi_remove_handle(m->multi, e);
+    curl_slist_free_all(up->_hdrs);
+    up->_hdrs = NULL;
+    if (m->npool < GW_EASY_POOL_MAX && !m->closing) {
+        curl_easy_reset(e);
+        m->pool[m->npool++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
+}
+
+static void check_done(gw_upstream_multi_t *m)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        gw_upstream_t *up = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&up);
+        CURLcode rc = msg->data.result;
+        int err = map_result(up, rc);
+        if (err != 0 && sl_log_level >= SL_LOG_DEBUG)
+            sl__log(SL_LOG_DEBUG, NULL, 0, "upstream transfer failed: %s",
+                    curl_easy_strerror(rc));
+        release_easy(m, up);
+        up->cbs->on_done(up, err);
+    }
+}
+
+int gw_upstream_start(gw_upstream_multi_t *m, gw_upstream_t *up, const gw_upstream_req_t *r)
+{
+    CURL *e = m->npool ? m->pool[--m->npool] : curl_easy_init();
+    if (e == NULL)
+        return SL_ENOMEM;
+    up->_multi = m;
+    up->_easy = e;
+    up->status = 0;
+    up->nheaders = 0;
+    up->_headers_cap = 0;
+    up->headers = NULL;
+    up->_forbidden = 0;
+    up->_body_err = 0;
+    up->_paused = 0;
+    up->t_head = 0;
+    up->t_start = uv_hrtime();
+
+    struct curl_slist *hl = NULL;
+    char line[8192];
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const gw_http_header_t *h = &r->headers[i];
+        if (h->name.len + h->value.len + 3 > sizeof(line))
+            continue;
+        memcpy(line, h->name.base, h->name.len);
+        line[h->name.len] = ':';
+        line[h->name.len + 1] = ' ';
+        memcpy(line + h->name.len + 2, h->value.base, h->value.len);
+        line[h->name.len + 2 + h->value.len] = '\0';
+        hl = curl_slist_append(hl, line);
+    }
+    /* curl must not add an Expect: 100-continue round trip of its own. */
+    hl = curl_slist_append(hl, "Expect:");
+    up->_hdrs = hl;
+
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, up);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header_line);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, up);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, up);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, up);
+    if (r->timeout_ms)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
+    if (r->connect_timeout_ms)
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)r->connect_timeout_ms);
+    if (strcmp(r->method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+        if (strcmp(r->method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body.len ? r->body.base : "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
+        if (r->body.len == 0 && strcmp(r->method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    }
+    if (curl_multi_add_handle(m->multi, e) != CURLM_OK) {
+        curl_slist_free_all(hl);
+        up->_hdrs = NULL;
+        curl_easy_cleanup(e);
+        up->_easy = NULL;
+        return SL_EINTERNAL;
+    }
+    up->_running = 1;
+    m->running++;
+    return 0;
+}
+
+void gw_upstream_abort(gw_upstream_t *up)
+{
+    if (!up->_running)
+        return;
+    release_easy(up->_multi, up);
+}
+
+void gw_upstream_resume(gw_upstream_t *up)
+{
+    if (!up->_running || !up->_paused)
+        return;
+    up->_paused = 0;
+    curl_easy_pause(up->_easy, CURLPAUSE_CONT);
+}
+
+sl_str_t gw_upstream_header(const gw_upstream_t *up, const char *name)
+{
+    sl_str_t n = sl_str_c(name);
+    for (size_t i = 0; i < up->nheaders; i++)
+        if (sl_str_ieq(up->headers[i].name, n))
+            return up->headers[i].value;
+    return SL_STR_NULL;
+}
