@@ -125,6 +125,25 @@ void sl_arena_clear(sl_arena_t *a)
     }
 }
 
+void sl_arena_reset(sl_arena_t *a)
+{
+    sl_arena_chunk_t *keep = NULL;
+    /* Keep the oldest chunk: it was allocated first, so it is the normal size. */
+    if (a->_chunks != NULL) {
+        sl_arena_chunk_t **pp = &a->_chunks;
+        while ((*pp)->next != NULL)
+            pp = &(*pp)->next;
+        keep = *pp;
+        *pp = NULL;
+    }
+    sl_arena_clear(a);
+    if (keep != NULL) {
+        keep->used = 0;
+        keep->next = NULL;
+        a->_chunks = keep;
+    }
+}
+
 sl_str_t sl_str_dup(sl_arena_t *a, sl_str_t s)
 {
     char *p = sl_arena_alloc(a, s.len + 1, 1);

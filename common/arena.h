@@ -35,6 +35,8 @@ SL_WARN_UNUSED void *sl_arena_try_alloc(sl_arena_t *a, size_t size, size_t align
 void sl_arena_defer(sl_arena_t *a, void (*fn)(void *), void *arg);
 /** Runs the defers and frees everything; the arena can be reused after. */
 void sl_arena_clear(sl_arena_t *a);
+/** Like clear, but keeps one chunk for the next use (no malloc for small uses). */
+void sl_arena_reset(sl_arena_t *a);
 
 #define SL_ARENA_NEW(a, type) ((type *)sl_arena_alloc((a), sizeof(type), _Alignof(type)))
 

@@ -34,6 +34,7 @@ static void usage(FILE *f)
             "  --idle-timeout-ms N       keep-alive idle time (default 75000)\n"
             "  --upstream-timeout-ms N   whole upstream transfer (default 600000)\n"
             "  --shutdown-grace-ms N     time in-flight requests get on SIGTERM (default 30000)\n"
+            "  --upstream-ca-file FILE   CA bundle to verify upstream TLS with (default: system's)\n"
             "  --log-level LEVEL         error|warn|info|debug|trace (default info)\n");
 }
 
@@ -84,7 +85,7 @@ int main(int argc, char **argv)
     static gw_config_t cfg;
     enum {
         O_LISTEN = 256, O_WORKERS, O_TRUSTED, O_NOLOOP, O_MAXBODY, O_MAXHDR, O_MAXHDRS, O_HDRTO,
-        O_BODYTO, O_IDLETO, O_UPTO, O_GRACE, O_LOG, O_HELP
+        O_BODYTO, O_IDLETO, O_UPTO, O_GRACE, O_LOG, O_HELP, O_CAFILE
     };
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -101,6 +102,7 @@ int main(int argc, char **argv)
         {"shutdown-grace-ms", required_argument, 0, O_GRACE},
         {"log-level", required_argument, 0, O_LOG},
         {"help", no_argument, 0, O_HELP},
+        {"upstream-ca-file", required_argument, 0, O_CAFILE},
         {0, 0, 0, 0},
     };
     gw_config_defaults(&cfg);
@@ -126,6 +128,11 @@ int main(int argc, char **argv)
             bad = sl_log_level < 0;
             break;
         case O_HELP: usage(stdout); return 0;
+        case O_CAFILE:
+            bad = strlen(optarg) >= sizeof(cfg.ca_file) || access(optarg, R_OK) != 0;
+            if (!bad)
+                strcpy(cfg.ca_file, optarg);
+            break;
         default: usage(stderr); return 2;
         }
         if (bad) {

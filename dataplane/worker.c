@@ -109,7 +109,7 @@ int gw_worker_init(gw_worker_t *w, int id, const gw_config_t *cfg)
     sl_buf_init(&w->out, 1u << 20);
     w->read_buf_size = GW_READ_BUF_SIZE;
     w->read_buf = sl_xmalloc(w->read_buf_size);
-    w->multi = gw_upstream_multi_new(&w->loop, &cfg->netguard);
+    w->multi = gw_upstream_multi_new(&w->loop, &cfg->netguard, cfg->ca_file);
     w->metrics = gw_metrics_new();
     return 0;
 }
@@ -198,6 +198,7 @@ void gw_worker_join(gw_worker_t *w)
     /* Let the close callbacks run. */
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
+    gw_http_free_cache(w);
     gw_metrics_free(w->metrics);
     sl_free(w->read_buf);
     sl_buf_dispose(&w->out);

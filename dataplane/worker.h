@@ -46,6 +46,8 @@ struct gw_worker_s {
     char *read_buf;             /* owned; shared by all connections of the worker */
     size_t read_buf_size;
     void *conns;                /* intrusive list of connections (server/) */
+    void *req_free;              /* recycled gw_req_t objects (server/) */
+    unsigned nreq_free;
     _Atomic unsigned open_conns; /* read by /metrics on other threads */
     _Atomic unsigned inflight;   /* requests between head and response end */
     uint64_t drain_started;      /* uv_hrtime() when draining began */

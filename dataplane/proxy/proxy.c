@@ -13,12 +13,12 @@
 #include "dataplane/proxy/proxy.h"
 
 #include <http_parser.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/rand.h"
 #include "dataplane/telemetry/metrics.h"
 
 /* Past this backlog to the client, reading from the upstream pauses. */
@@ -318,17 +318,8 @@ static void on_up_done(gw_upstream_t *up, int err)
             respond_error(px, err);
             break;
         }
+        /* The body goes back as the provider sent it, byte for byte. */
         sl_str_t ct = gw_upstream_header(up, "content-type");
-        if (up->status >= 200 && up->status < 300 && sl_str_istarts_with(ct, "application/json")) {
-            json_error_t jerr;
-            json_t *j = json_loadb(px->resp.base, px->resp.len, 0, &jerr);
-            if (j == NULL) {
-                px->error_message = "upstream sent a malformed JSON body";
-                respond_error(px, SL_EUPPROTO);
-                break;
-            }
-            json_decref(j);
-        }
         if (gw_guardrails_output(px) == GW_STAGE_NEXT)
             gw_cache_store(px);
         gw_http_header_t *h;
@@ -375,15 +366,9 @@ static void make_trace_id(gw_proxy_t *px)
         px->trace_id = t;
         return;
     }
-    unsigned char r[16];
-    if (RAND_bytes(r, sizeof(r)) != 1)
-        memset(r, 0, sizeof(r));
-    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
-    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-    px->trace_id = sl_str_c(sl_arena_printf(
-        &px->req->arena, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-        r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
-        r[14], r[15]));
+    char *id = sl_arena_alloc(&px->req->arena, 37, 1);
+    sl_rand_uuid(id);
+    px->trace_id = sl_str(id, 36);
 }
 
 /* Reads what the pipeline needs from a JSON body: model and stream. */
@@ -460,7 +445,7 @@ void gw_proxy_handle(gw_req_t *req)
 {
     sl_str_t path = req->path;
     if (sl_str_eq(path, SL_STRLIT("/health")) || sl_str_eq(path, SL_STRLIT("/v1/health"))) {
-        if (req->method != HTTP_GET && req->method != HTTP_HEAD)
+        if (req->method != HTTP_GET)
             gw_http_respond_error(req, SL_EMETHOD, NULL, NULL);
         else
             gw_http_respond(req, 200, NULL, 0, SL_STRLIT("application/json"),

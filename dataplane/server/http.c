@@ -71,11 +71,29 @@ static void set_state(gw_conn_t *c, conn_state_t st, int line)
 
 /* ---- requests ---------------------------------------------------------- */
 
+/* Requests are recycled per worker with their arena's first chunk and a
+ * small body buffer, so that a typical request allocates nothing. */
+#define GW_REQ_FREE_MAX 256
+#define GW_REQ_KEEP_BODY (64u << 10)
+
 static gw_req_t *req_new(gw_conn_t *c)
 {
-    gw_req_t *req = sl_xcalloc(1, sizeof(*req));
-    sl_arena_init(&req->arena);
-    sl_buf_init(&req->body, c->worker->cfg->max_body_bytes);
+    gw_worker_t *w = c->worker;
+    gw_req_t *req = w->req_free;
+    if (req != NULL) {
+        w->req_free = req->handler_data;
+        w->nreq_free--;
+        sl_arena_t arena = req->arena;
+        sl_buf_t body = req->body;
+        memset(req, 0, sizeof(*req));
+        req->arena = arena;
+        req->body = body;
+        req->body.len = 0;
+    } else {
+        req = sl_xcalloc(1, sizeof(*req));
+        sl_arena_init(&req->arena);
+        sl_buf_init(&req->body, w->cfg->max_body_bytes);
+    }
     req->conn = c;
     req->worker = c->worker;
     req->refcnt = 1;
@@ -93,6 +111,16 @@ int gw_req_unref(gw_req_t *req)
     SL_ASSERT(req->refcnt > 0);
     if (--req->refcnt > 0)
         return req->refcnt;
+    gw_worker_t *w = req->worker;
+    if (w->nreq_free < GW_REQ_FREE_MAX && !w->draining) {
+        sl_arena_reset(&req->arena);
+        if (req->body.cap > GW_REQ_KEEP_BODY)
+            sl_buf_dispose(&req->body);
+        req->handler_data = w->req_free;
+        w->req_free = req;
+        w->nreq_free++;
+        return 0;
+    }
     sl_buf_dispose(&req->body);
     sl_arena_clear(&req->arena);
     sl_free(req);
@@ -812,6 +840,18 @@ void gw_http_drain(gw_worker_t *w)
         if (c->state == CS_IDLE && c->pending.len == c->pending_pos && c->writes_inflight == 0)
             conn_close(c);
     }
+}
+
+void gw_http_free_cache(gw_worker_t *w)
+{
+    while (w->req_free != NULL) {
+        gw_req_t *req = w->req_free;
+        w->req_free = req->handler_data;
+        sl_buf_dispose(&req->body);
+        sl_arena_clear(&req->arena);
+        sl_free(req);
+    }
+    w->nreq_free = 0;
 }
 
 void gw_http_close_all(gw_worker_t *w)

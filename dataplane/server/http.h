@@ -72,6 +72,8 @@ void gw_http_set_handler(gw_http_handler_t handler);
 int gw_http_listen(gw_worker_t *w);
 /** Stops accepting, closes idle connections, lets busy ones finish. */
 void gw_http_drain(gw_worker_t *w);
+/** Frees the recycled requests (at worker exit). */
+void gw_http_free_cache(gw_worker_t *w);
 /** Closes every connection now (in-flight requests see on_client_gone). */
 void gw_http_close_all(gw_worker_t *w);
 

@@ -1,11 +1,13 @@
 #include "dataplane/upstream/upstream.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "common/err.h"
 #include "common/log.h"
 
-/* Idle easy handles kept for reuse; curl_easy_reset keeps their caches. */
+/* Idle easy handles kept for reuse. They keep their options: the constant
+ * ones are set once (setup_easy) and every transfer sets all the others. */
 #define GW_EASY_POOL_MAX 256
 
 typedef struct sock_ctx_s sock_ctx_t;
@@ -15,18 +17,32 @@ struct gw_upstream_multi_s {
     uv_loop_t *loop;          /* borrowed */
     uv_timer_t timer;
     const gw_netguard_t *guard; /* borrowed (config) */
+    const char *ca_file;        /* borrowed (config); NULL: system bundle */
     CURL *pool[GW_EASY_POOL_MAX];
     unsigned npool;
     unsigned running;
-    sock_ctx_t *socks;        /* every poll handle, to close them at the end */
+    sock_ctx_t **by_fd;       /* owned array; entries owned until their close callback */
+    size_t nfd;
     int closing;
 };
 
+/*
+ * One per socket libcurl opened, from its open-socket callback to its
+ * close-socket callback. Keeping the poll handle across transfers matters:
+ * when a transfer ends, curl tells us to stop watching the connection
+ * (CURL_POLL_REMOVE) and the next transfer on the same connection asks for
+ * it again at once. Stopping and restarting the watcher every time cost
+ * several epoll_ctl calls per request, so a removed socket stays watched
+ * for readability (an idle keep-alive connection the server closes) until
+ * it fires or curl closes the socket.
+ */
 struct sock_ctx_s {
     uv_poll_t poll;
     curl_socket_t fd;
     gw_upstream_multi_t *m;
-    sock_ctx_t *next, *prev;
+    int events;   /* what the poll handle watches now */
+    int wanted;   /* what curl asked for; 0 after CURL_POLL_REMOVE */
+    int foreign;  /* not opened through on_open_socket (the resolver's socket pair) */
 };
 
 static void check_done(gw_upstream_multi_t *m);
@@ -38,18 +54,7 @@ static void on_sock_close(uv_handle_t *h)
     sl_free(SL_CONTAINER_OF((uv_poll_t *)h, sock_ctx_t, poll));
 }
 
-static void sock_ctx_free(sock_ctx_t *ctx)
-{
-    gw_upstream_multi_t *m = ctx->m;
-    if (ctx->prev)
-        ctx->prev->next = ctx->next;
-    else
-        m->socks = ctx->next;
-    if (ctx->next)
-        ctx->next->prev = ctx->prev;
-    uv_poll_stop(&ctx->poll);
-    uv_close((uv_handle_t *)&ctx->poll, on_sock_close);
-}
+static void set_events(sock_ctx_t *ctx, int events);
 
 static void on_poll(uv_poll_t *h, int status, int events)
 {
@@ -57,6 +62,12 @@ static void on_poll(uv_poll_t *h, int status, int events)
     gw_upstream_multi_t *m = ctx->m;
     int flags = 0;
     int running;
+    if (ctx->wanted == 0) {
+        /* Idle connection became readable (closed by the server): stop
+         * watching; curl notices when it next tries to reuse it. */
+        set_events(ctx, 0);
+        return;
+    }
     if (status < 0)
         flags = CURL_CSELECT_ERR;
     if (events & UV_READABLE)
@@ -67,38 +78,105 @@ static void on_poll(uv_poll_t *h, int status, int events)
     check_done(m);
 }
 
+static void set_events(sock_ctx_t *ctx, int events)
+{
+    if (events == ctx->events)
+        return;
+    ctx->events = events;
+    if (events == 0)
+        uv_poll_stop(&ctx->poll);
+    else
+        uv_poll_start(&ctx->poll, events, on_poll);
+}
+
+static sock_ctx_t *track_socket(gw_upstream_multi_t *m, curl_socket_t fd);
+static void sock_ctx_close(gw_upstream_multi_t *m, curl_socket_t fd);
+
 static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     gw_upstream_multi_t *m = userp;
-    sock_ctx_t *ctx = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (ctx != NULL) {
-            sock_ctx_free(ctx);
-            curl_multi_assign(m->multi, s, NULL);
-        }
-        return 0;
-    }
+    sock_ctx_t *ctx = (size_t)s < m->nfd ? m->by_fd[s] : NULL;
     if (ctx == NULL) {
-        ctx = sl_xcalloc(1, sizeof(*ctx));
-        ctx->fd = s;
-        ctx->m = m;
-        if (uv_poll_init_socket(m->loop, &ctx->poll, s) != 0) {
-            sl_free(ctx);
+        if (what == CURL_POLL_REMOVE)
+            return 0;
+        /* A socket curl made itself (the threaded resolver's socket pair):
+         * watched from here to its REMOVE, since we never see it closed. */
+        ctx = track_socket(m, s);
+        if (ctx == NULL)
             return -1;
-        }
-        ctx->next = m->socks;
-        if (ctx->next)
-            ctx->next->prev = ctx;
-        m->socks = ctx;
-        curl_multi_assign(m->multi, s, ctx);
+        ctx->foreign = 1;
+    }
+    if (what == CURL_POLL_REMOVE) {
+        ctx->wanted = 0;
+        if (ctx->foreign)
+            sock_ctx_close(m, s);
+        else
+            set_events(ctx, ctx->events ? UV_READABLE : 0);
+        return 0;
     }
     int events = 0;
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    uv_poll_start(&ctx->poll, events, on_poll);
+    ctx->wanted = events;
+    set_events(ctx, events);
     return 0;
+}
+
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    gw_upstream_t *up = ud;
+    gw_upstream_multi_t *m = up->_multi;
+    if (gw_netguard_check(m->guard, &addr->addr) != 0) {
+        up->_forbidden = 1;
+        return CURL_SOCKET_BAD;
+    }
+    int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, addr->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    if (track_socket(m, fd) == NULL) {
+        close(fd);
+        return CURL_SOCKET_BAD;
+    }
+    return fd;
+}
+
+static sock_ctx_t *track_socket(gw_upstream_multi_t *m, curl_socket_t fd)
+{
+    if ((size_t)fd >= m->nfd) {
+        size_t n = m->nfd ? m->nfd : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        m->by_fd = sl_xrealloc(m->by_fd, n * sizeof(*m->by_fd));
+        memset(m->by_fd + m->nfd, 0, (n - m->nfd) * sizeof(*m->by_fd));
+        m->nfd = n;
+    }
+    sock_ctx_t *ctx = sl_xcalloc(1, sizeof(*ctx));
+    ctx->fd = fd;
+    ctx->m = m;
+    if (uv_poll_init_socket(m->loop, &ctx->poll, fd) != 0) {
+        sl_free(ctx);
+        return NULL;
+    }
+    m->by_fd[fd] = ctx;
+    return ctx;
+}
+
+static void sock_ctx_close(gw_upstream_multi_t *m, curl_socket_t fd)
+{
+    sock_ctx_t *ctx = m->by_fd[fd];
+    m->by_fd[fd] = NULL;
+    /* uv_close takes the fd out of epoll before the socket is closed. */
+    uv_close((uv_handle_t *)&ctx->poll, on_sock_close);
+}
+
+static int on_close_socket(void *ud, curl_socket_t fd)
+{
+    gw_upstream_multi_t *m = ud;
+    if ((size_t)fd < m->nfd && m->by_fd[fd] != NULL)
+        sock_ctx_close(m, fd);
+    return close(fd);
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -120,11 +198,13 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-gw_upstream_multi_t *gw_upstream_multi_new(uv_loop_t *loop, const gw_netguard_t *guard)
+gw_upstream_multi_t *gw_upstream_multi_new(uv_loop_t *loop, const gw_netguard_t *guard,
+                                           const char *ca_file)
 {
     gw_upstream_multi_t *m = sl_xcalloc(1, sizeof(*m));
     m->loop = loop;
     m->guard = guard;
+    m->ca_file = ca_file && ca_file[0] ? ca_file : NULL;
     m->multi = curl_multi_init();
     SL_ASSERT(m->multi != NULL);
     uv_timer_init(loop, &m->timer);
@@ -151,8 +231,10 @@ void gw_upstream_multi_free(gw_upstream_multi_t *m)
     m->npool = 0;
     /* Closes cached connections; may call on_curl_socket with REMOVE. */
     curl_multi_cleanup(m->multi);
-    while (m->socks != NULL)
-        sock_ctx_free(m->socks);
+    for (size_t fd = 0; fd < m->nfd; fd++)
+        if (m->by_fd[fd] != NULL)
+            sock_ctx_close(m, (curl_socket_t)fd);
+    sl_free(m->by_fd);
     uv_close((uv_handle_t *)&m->timer, on_multi_timer_close);
 }
 
@@ -229,16 +311,6 @@ static size_t on_write_body(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
-{
-    gw_upstream_t *up = ud;
-    if (gw_netguard_check(up->_multi->guard, &addr->addr) != 0) {
-        up->_forbidden = 1;
-        return CURL_SOCKET_BAD;
-    }
-    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-}
-
 static int map_result(gw_upstream_t *up, CURLcode rc)
 {
     switch (rc) {
@@ -269,7 +341,6 @@ static void release_easy(gw_upstream_multi_t *m, gw_upstream_t *up)
     curl_slist_free_all(up->_hdrs);
     up->_hdrs = NULL;
     if (m->npool < GW_EASY_POOL_MAX && !m->closing) {
-        curl_easy_reset(e);
         m->pool[m->npool++] = e;
     } else {
         curl_easy_cleanup(e);
@@ -295,9 +366,33 @@ static void check_done(gw_upstream_multi_t *m)
     }
 }
 
+/* A new easy handle with the options every transfer shares. */
+static CURL *new_easy(gw_upstream_multi_t *m)
+{
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header_line);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write_body);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, m);
+    if (m->ca_file != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, m->ca_file);
+    return e;
+}
+
 int gw_upstream_start(gw_upstream_multi_t *m, gw_upstream_t *up, const gw_upstream_req_t *r)
 {
-    CURL *e = m->npool ? m->pool[--m->npool] : curl_easy_init();
+    CURL *e = m->npool ? m->pool[--m->npool] : new_easy(m);
     if (e == NULL)
         return SL_ENOMEM;
     up->_multi = m;
@@ -331,35 +426,21 @@ int gw_upstream_start(gw_upstream_multi_t *m, gw_upstream_t *up, const gw_upstre
 
     curl_easy_setopt(e, CURLOPT_URL, r->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, up);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header_line);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, up);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, up);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, up);
-    if (r->timeout_ms)
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
-    if (r->connect_timeout_ms)
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)r->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)r->connect_timeout_ms);
     if (strcmp(r->method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
-        if (strcmp(r->method, "POST") != 0)
-            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST,
+                         strcmp(r->method, "POST") != 0 ? r->method : NULL);
         curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body.len ? r->body.base : "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
-        if (r->body.len == 0 && strcmp(r->method, "POST") != 0)
-            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body.len ? r->body.base : "");
     }
     if (curl_multi_add_handle(m->multi, e) != CURLM_OK) {
         curl_slist_free_all(hl);

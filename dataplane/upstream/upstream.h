@@ -66,7 +66,8 @@ struct gw_upstream_s {
 };
 
 /** Creates the worker's multi handle on its loop. */
-gw_upstream_multi_t *gw_upstream_multi_new(uv_loop_t *loop, const gw_netguard_t *guard);
+gw_upstream_multi_t *gw_upstream_multi_new(uv_loop_t *loop, const gw_netguard_t *guard,
+                                           const char *ca_file);
 /** Closes it; every transfer must be over. Handles close asynchronously. */
 void gw_upstream_multi_free(gw_upstream_multi_t *m);
 /** Transfers running now. */
