@@ -524,14 +524,15 @@ void gw_proxy_handle(gw_req_t *req)
     sl_buf_init(&px->out, GW_MAX_SSE_EVENT * 2);
     sl_sse_decoder_init(&px->sse, GW_MAX_SSE_EVENT);
     gw_req_ref(req);
-    r = gw_upstream_start(req->worker->multi, &px->up, &ur);
-    if (r != 0) {
-        respond_error(px, r);
-        finish(px);
-        return;
-    }
     px->upstream_running = 1;
     req->on_client_gone = on_client_gone;
     req->on_drain = on_drain;
     span_end(px);
+    r = gw_upstream_start(req->worker->multi, &px->up, &ur);
+    if (r != 0) {
+        px->upstream_running = 0;
+        span_begin(px);
+        respond_error(px, r);
+        finish(px);
+    }
 }

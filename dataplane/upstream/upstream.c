@@ -451,6 +451,11 @@ int gw_upstream_start(gw_upstream_multi_t *m, gw_upstream_t *up, const gw_upstre
     }
     up->_running = 1;
     m->running++;
+    /* Send now rather than on the next loop turn: one turn less of latency.
+     * Completions are still reported from the timer, never from here. */
+    int running;
+    curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    uv_timer_start(&m->timer, on_timeout, 0, 0);
     return 0;
 }
 

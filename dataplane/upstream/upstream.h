@@ -9,7 +9,8 @@
  * which must stay alive until on_done has been called or gw_upstream_abort
  * returned. Callbacks run inside libcurl: they must not abort the transfer
  * themselves (return an error from on_body instead) and must not free their
- * owner. If gw_upstream_start fails, no callback is ever called.
+ * owner. If gw_upstream_start fails, no callback is ever called; if it
+ * succeeds, on_head and on_body may already run inside it, on_done never.
  * Loop thread only.
  */
 #ifndef GW_UPSTREAM_H
