@@ -78,7 +78,7 @@ uint64_t mock_splitmix64(uint64_t *state);
 /* ---- requests and replies ----------------------------------------------- */
 
 typedef struct mock_header_s {
-    mock_str_t name;  /* as received, original case */
+    mock_str_t name; /* as received, original case */
     mock_str_t value;
 } mock_header_t;
 
@@ -106,17 +106,17 @@ typedef struct mock_faults_s {
  * which is valid only during the handler call.
  */
 typedef struct mock_req_s {
-    uint64_t id;         /* sequence number, unique per process; used in reply ids */
-    unsigned method;     /* enum http_method */
-    mock_str_t url;      /* path and query as received */
-    mock_str_t path;     /* url up to '?' */
-    mock_str_t query;    /* after '?', empty if none */
+    uint64_t id;      /* sequence number, unique per process; used in reply ids */
+    unsigned method;  /* enum http_method */
+    mock_str_t url;   /* path and query as received */
+    mock_str_t path;  /* url up to '?' */
+    mock_str_t query; /* after '?', empty if none */
     const mock_header_t *headers;
     size_t n_headers;
-    mock_str_t body;     /* decoded (de-chunked) body */
-    json_t *json;        /* the body parsed, for MOCK_ROUTE_JSON routes; else NULL */
+    mock_str_t body; /* decoded (de-chunked) body */
+    json_t *json;    /* the body parsed, for MOCK_ROUTE_JSON routes; else NULL */
     mock_faults_t faults;
-    int64_t events_sent; /* stream events written so far; read by mock_sse_emit */
+    int64_t events_sent;    /* stream events written so far; read by mock_sse_emit */
     uint64_t processing_ms; /* set just before the format's headers hook runs */
 } mock_req_t;
 

@@ -16,9 +16,9 @@ struct mock_record_s {
     int64_t time_us;
     unsigned method;
     size_t n_headers;
-    mock_str_t url;          /* points into data */
-    mock_str_t body;         /* points into data */
-    mock_header_t *headers;  /* points into data */
+    mock_str_t url;         /* points into data */
+    mock_str_t body;        /* points into data */
+    mock_header_t *headers; /* points into data */
     _Alignas(max_align_t) char data[];
 };
 

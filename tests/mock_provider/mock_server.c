@@ -18,6 +18,7 @@
 #include <http_parser.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,11 +44,11 @@
 typedef enum req_state_e {
     REQ_PARSING,
     REQ_QUEUED,
-    REQ_DELAYING,    /* x-mock-delay-ms timer before the head */
-    REQ_STREAMING,   /* in pump() */
-    REQ_WAIT_TIMER,  /* x-mock-chunk-delay-ms timer between events */
-    REQ_WAIT_DRAIN,  /* output above the high-water mark */
-    REQ_DROPPING,    /* x-mock-drop-after: reset once the output is written */
+    REQ_DELAYING,   /* x-mock-delay-ms timer before the head */
+    REQ_STREAMING,  /* in pump() */
+    REQ_WAIT_TIMER, /* x-mock-chunk-delay-ms timer between events */
+    REQ_WAIT_DRAIN, /* output above the high-water mark */
+    REQ_DROPPING,   /* x-mock-drop-after: reset once the output is written */
 } req_state_t;
 
 typedef struct conn_s conn_t;
@@ -62,18 +63,18 @@ typedef struct conn_req_s {
     conn_t *conn;            /* borrowed */
     req_state_t state;
     const mock_format_t *format; /* borrowed; the format answering, NULL for /__mock/ */
-    mock_buf_t head;         /* owned: URL then header names and values */
-    mock_buf_t body;         /* owned */
+    mock_buf_t head;             /* owned: URL then header names and values */
+    mock_buf_t body;             /* owned */
     uint32_t url_len;
     uint32_t n_raw;
-    int hstate;              /* 0 none, 1 in a field, 2 in a value */
+    int hstate; /* 0 none, 1 in a field, 2 in a value */
     bool in_trailers;
     bool keep_alive;
-    bool chunked;            /* the reply may use chunked encoding (HTTP/1.1) */
-    bool tick;               /* the chunk-delay timer has fired */
-    bool admin;              /* path under /__mock/ */
+    bool chunked; /* the reply may use chunked encoding (HTTP/1.1) */
+    bool tick;    /* the chunk-delay timer has fired */
+    bool admin;   /* path under /__mock/ */
     uint64_t start_ns;
-    mock_resp_t resp;        /* stream and stream_state live here while streaming */
+    mock_resp_t resp; /* stream and stream_state live here while streaming */
     raw_header_t raw[MOCK_MAX_HEADERS];
     mock_header_t headers[MOCK_MAX_HEADERS];
 } conn_req_t;
@@ -85,23 +86,23 @@ struct conn_s {
     uv_timer_t timer;
     uv_shutdown_t shutdown_req;
     http_parser parser;
-    mock_server_t *srv;           /* borrowed */
-    conn_t *prev, *next;          /* the server's list of connections */
-    conn_req_t *parsing;          /* owned: the request being parsed */
-    conn_req_t *q_head, *q_tail;  /* owned: parsed requests, head is active */
+    mock_server_t *srv;          /* borrowed */
+    conn_t *prev, *next;         /* the server's list of connections */
+    conn_req_t *parsing;         /* owned: the request being parsed */
+    conn_req_t *q_head, *q_tail; /* owned: parsed requests, head is active */
     size_t q_len;
-    mock_buf_t out;               /* owned: not yet handed to the socket */
+    mock_buf_t out; /* owned: not yet handed to the socket */
     unsigned pending_writes;
     int open_handles;
-    int parse_error;              /* status to answer once the queue drains, 0 if none */
+    int parse_error; /* status to answer once the queue drains, 0 if none */
     bool closing;
-    bool running;                 /* inside conn_run() */
+    bool running; /* inside conn_run() */
     bool reading;
-    bool no_more_requests;        /* Connection: close seen, or parse error */
+    bool no_more_requests; /* Connection: close seen, or parse error */
     bool peer_eof;
     bool close_after_flush;
     bool reset_after_flush;
-    bool shut;                    /* shutdown requested; only draining reads now */
+    bool shut; /* shutdown requested; only draining reads now */
 };
 
 typedef struct write_req_s {
@@ -675,13 +676,14 @@ static void write_parse_error(conn_t *conn)
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 static void conn_set_reading(conn_t *conn, bool on)
 {
     if (conn->closing || conn->reading == on)
         return;
     if (on) {
-        if (uv_read_start((uv_stream_t *)&conn->tcp, NULL, on_read) != 0)
+        if (uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read) != 0)
             return;
     } else {
         uv_read_stop((uv_stream_t *)&conn->tcp);
@@ -811,8 +813,7 @@ static int on_headers_complete(http_parser *p)
     for (uint32_t i = 0; i < req->n_raw; i++) {
         const raw_header_t *r = &req->raw[i];
         req->headers[i].name = (mock_str_t){base + r->name_off, r->name_len};
-        req->headers[i].value = (mock_str_t){r->value_len ? base + r->value_off : "",
-                                             r->value_len};
+        req->headers[i].value = (mock_str_t){r->value_len ? base + r->value_off : "", r->value_len};
     }
     pub->headers = req->headers;
     pub->n_headers = req->n_raw;
