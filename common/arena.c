@@ -1,5 +1,6 @@
 #include "common/arena.h"
 #include "common/err.h"
+#include "common/log.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -35,10 +36,13 @@ void sl_arena_init(sl_arena_t *a)
 static void *alloc_large(sl_arena_t *a, size_t size, size_t align, int may_fail)
 {
     sl_arena_large_t *l;
-    if (align > 16)
-        size += align;
-    if (size > SIZE_MAX - sizeof(*l))
+    size_t pad = align > 16 ? align : 0;
+    if (size > SIZE_MAX - sizeof(*l) - pad) {
+        /* Only input-sized (try) allocations may be this absurd. */
+        SL_ASSERT(may_fail);
         return NULL;
+    }
+    size += pad;
     if (may_fail) {
         l = sl_try_malloc(sizeof(*l) + size);
         if (l == NULL)
@@ -58,8 +62,9 @@ static void *alloc(sl_arena_t *a, size_t size, size_t align, int may_fail)
     sl_arena_chunk_t *c = a->_chunks;
     if (align == 0)
         align = 1;
-    /* Big allocations get their own block so that chunks stay small. */
-    if (size > a->_chunk_size / 4)
+    /* Big (or very aligned) allocations get their own block so that chunks
+     * stay small and an aligned start always leaves room for the size. */
+    if (size > a->_chunk_size / 4 || align > a->_chunk_size / 4)
         return alloc_large(a, size, align, may_fail);
     if (c != NULL) {
         uintptr_t base = (uintptr_t)c->data;

@@ -18,10 +18,9 @@ static const err_entry_t unknown = {0, 500, "api_error", "internal_error", "unkn
 
 static const err_entry_t *find(int err)
 {
-    int idx = err - (SL__ERR_FIRST + 1);
-    if (idx >= 0 && (unsigned)idx < sizeof(table) / sizeof(table[0]))
-        return &table[idx];
-    return &unknown;
+    if (err <= SL__ERR_FIRST || err > SL__ERR_FIRST + (int)(sizeof(table) / sizeof(table[0])))
+        return &unknown;
+    return &table[err - (SL__ERR_FIRST + 1)];
 }
 
 const char *sl_strerror(int err)

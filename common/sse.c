@@ -151,18 +151,23 @@ int sl_sse_feed(sl_sse_decoder_t *d, const char *p, size_t n, sl_sse_event_cb cb
 
 int sl_sse_encode(sl_buf_t *out, sl_str_t event, sl_str_t data)
 {
+    /* Readers end lines at CR, LF or CRLF: split data on all three, so that
+     * no byte of it can start a field of its own, and drop CR/LF from the
+     * event name for the same reason. On failure out is left as it was. */
+    size_t mark = out->len;
     int r = 0;
     if (event.len > 0) {
         r = sl_buf_append_str(out, SL_STRLIT("event: "));
-        if (r == 0)
-            r = sl_buf_append_str(out, event);
+        for (size_t i = 0; i < event.len && r == 0; i++)
+            if (event.base[i] != '\r' && event.base[i] != '\n')
+                r = sl_buf_append(out, event.base + i, 1);
         if (r == 0)
             r = sl_buf_append(out, "\n", 1);
     }
     size_t i = 0;
     while (r == 0) {
         size_t j = i;
-        while (j < data.len && data.base[j] != '\n')
+        while (j < data.len && data.base[j] != '\n' && data.base[j] != '\r')
             j++;
         r = sl_buf_append_str(out, SL_STRLIT("data: "));
         if (r == 0)
@@ -172,8 +177,12 @@ int sl_sse_encode(sl_buf_t *out, sl_str_t event, sl_str_t data)
         if (j >= data.len)
             break;
         i = j + 1;
+        if (data.base[j] == '\r' && i < data.len && data.base[i] == '\n')
+            i++;
     }
     if (r == 0)
         r = sl_buf_append(out, "\n", 1);
+    if (r != 0)
+        out->len = mark;
     return r;
 }

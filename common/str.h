@@ -34,10 +34,24 @@ static inline int sl_str_eq(sl_str_t a, sl_str_t b)
     return a.len == b.len && (a.len == 0 || memcmp(a.base, b.base, a.len) == 0);
 }
 
+static inline unsigned char sl__ascii_lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+/** ASCII case-insensitive equality of n bytes (NUL is an ordinary byte). */
+static inline int sl__mem_ieq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (sl__ascii_lower((unsigned char)a[i]) != sl__ascii_lower((unsigned char)b[i]))
+            return 0;
+    return 1;
+}
+
 /** ASCII case-insensitive equality (header names). */
 static inline int sl_str_ieq(sl_str_t a, sl_str_t b)
 {
-    return a.len == b.len && (a.len == 0 || strncasecmp(a.base, b.base, a.len) == 0);
+    return a.len == b.len && sl__mem_ieq(a.base, b.base, a.len);
 }
 
 static inline int sl_str_ieq_c(sl_str_t a, const char *b)
@@ -53,7 +67,7 @@ static inline int sl_str_starts_with(sl_str_t s, sl_str_t prefix)
 static inline int sl_str_istarts_with(sl_str_t s, const char *prefix)
 {
     size_t n = strlen(prefix);
-    return s.len >= n && strncasecmp(s.base, prefix, n) == 0;
+    return s.len >= n && sl__mem_ieq(s.base, prefix, n);
 }
 
 /** Trims ASCII spaces and tabs at both ends. */

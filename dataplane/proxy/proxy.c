@@ -521,7 +521,8 @@ void gw_proxy_handle(gw_req_t *req)
     px->up.data = px;
     px->up.arena = &req->arena;
     sl_buf_init(&px->resp, req->worker->cfg->max_upstream_body_bytes);
-    sl_buf_init(&px->out, GW_MAX_SSE_EVENT * 2);
+    /* Re-encoding can quadruple an event of one-character lines. */
+    sl_buf_init(&px->out, GW_MAX_SSE_EVENT * 4 + 64);
     sl_sse_decoder_init(&px->sse, GW_MAX_SSE_EVENT);
     gw_req_ref(req);
     px->upstream_running = 1;

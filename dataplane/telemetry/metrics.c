@@ -15,6 +15,7 @@ static const double buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 static const double obuckets[] = {0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
                                   0.0005,  0.001,    0.0025,  0.005,  0.01};
 #define NOBUCKETS (sizeof(obuckets) / sizeof(obuckets[0]))
+#define GW_METRICS_OTHER_SLOTS 16
 
 typedef struct {
     char provider[48];
@@ -33,6 +34,8 @@ struct gw_metrics_s {
     pthread_mutex_t lock;
     series_t series[GW_METRICS_MAX_SERIES];
     size_t nseries;
+    series_t other[GW_METRICS_OTHER_SLOTS]; /* overflow, by status */
+    size_t nother;
     err_series_t errs[128];
     size_t nerrs;
     uint64_t lat_buckets[NBUCKETS + 1];
@@ -57,54 +60,66 @@ void gw_metrics_free(gw_metrics_t *m)
     sl_free(m);
 }
 
+/* Label values stay valid in the text format: no control bytes, quotes or
+ * backslashes (UTF-8 passes). Truncation keeps whole bytes; a cut UTF-8
+ * sequence is harmless to Prometheus. */
 static void copy_label(char *dst, size_t cap, sl_str_t s)
 {
     size_t n = s.len < cap - 1 ? s.len : cap - 1;
-    /* Keep label values printable and free of quotes/backslashes. */
     for (size_t i = 0; i < n; i++) {
-        char c = s.base[i];
-        dst[i] = (c < 0x20 || c == '"' || c == '\\' || c == 0x7f) ? '_' : c;
+        unsigned char c = (unsigned char)s.base[i];
+        dst[i] = (c < 0x20 || c == '"' || c == '\\' || c == 0x7f) ? '_' : (char)c;
     }
     dst[n] = '\0';
 }
 
-static int label_eq(const char *label, sl_str_t s, size_t cap)
+/*
+ * Finds or adds the series for already-sanitized labels. Past the regular
+ * capacity a series goes to "other" for its status, so that neither a
+ * client inventing model names nor a merge of many workers can grow the
+ * table or lose counts.
+ */
+static series_t *series_slot(gw_metrics_t *m, const char *provider, const char *model,
+                             int status)
 {
-    size_t n = s.len < cap - 1 ? s.len : cap - 1;
-    return strncmp(label, s.base ? s.base : "", n) == 0 && label[n] == '\0';
+    int is_other = strcmp(provider, "other") == 0 && strcmp(model, "other") == 0;
+    for (size_t i = 0; !is_other && i < m->nseries; i++) {
+        series_t *c = &m->series[i];
+        if (c->status == status && strcmp(c->model, model) == 0 &&
+            strcmp(c->provider, provider) == 0)
+            return c;
+    }
+    if (!is_other && m->nseries < GW_METRICS_MAX_SERIES) {
+        series_t *c = &m->series[m->nseries++];
+        snprintf(c->provider, sizeof(c->provider), "%s", provider);
+        snprintf(c->model, sizeof(c->model), "%s", model);
+        c->status = status;
+        c->count = 0;
+        return c;
+    }
+    for (size_t i = 0; i < m->nother; i++)
+        if (m->other[i].status == status)
+            return &m->other[i];
+    /* Statuses are few; past the table, the last slot takes all of them. */
+    series_t *c = &m->other[m->nother < GW_METRICS_OTHER_SLOTS ? m->nother++ : m->nother - 1];
+    if (c->count == 0 || c->status != status) {
+        strcpy(c->provider, "other");
+        strcpy(c->model, "other");
+        if (c->count == 0)
+            c->status = status;
+    }
+    return c;
 }
 
 void gw_metrics_request(gw_metrics_t *m, sl_str_t provider, sl_str_t model, int status,
                         uint64_t latency_ns, uint64_t overhead_ns)
 {
     double lat = (double)latency_ns / 1e9, ov = (double)overhead_ns / 1e9;
+    char p[48], mo[96];
+    copy_label(p, sizeof(p), provider);
+    copy_label(mo, sizeof(mo), model);
     pthread_mutex_lock(&m->lock);
-    series_t *s = NULL;
-    for (size_t i = 0; i < m->nseries; i++) {
-        series_t *c = &m->series[i];
-        if (c->status == status && label_eq(c->provider, provider, sizeof(c->provider)) &&
-            label_eq(c->model, model, sizeof(c->model))) {
-            s = c;
-            break;
-        }
-    }
-    if (s == NULL) {
-        if (m->nseries < GW_METRICS_MAX_SERIES - 1) {
-            s = &m->series[m->nseries++];
-            copy_label(s->provider, sizeof(s->provider), provider);
-            copy_label(s->model, sizeof(s->model), model);
-        } else {
-            /* The last slot collects everything past the cap. */
-            s = &m->series[GW_METRICS_MAX_SERIES - 1];
-            if (s->count == 0) {
-                m->nseries = GW_METRICS_MAX_SERIES;
-                strcpy(s->provider, "other");
-                strcpy(s->model, "other");
-            }
-        }
-        s->status = status;
-    }
-    s->count++;
+    series_slot(m, p, mo, status)->count++;
     size_t b = 0;
     while (b < NBUCKETS && lat > buckets[b])
         b++;
@@ -121,17 +136,18 @@ void gw_metrics_request(gw_metrics_t *m, sl_str_t provider, sl_str_t model, int 
 
 void gw_metrics_upstream_error(gw_metrics_t *m, sl_str_t provider, const char *kind)
 {
+    char p[48];
+    copy_label(p, sizeof(p), provider);
     pthread_mutex_lock(&m->lock);
     err_series_t *e = NULL;
     for (size_t i = 0; i < m->nerrs; i++)
-        if (strcmp(m->errs[i].kind, kind) == 0 &&
-            label_eq(m->errs[i].provider, provider, sizeof(m->errs[i].provider))) {
+        if (strcmp(m->errs[i].kind, kind) == 0 && strcmp(m->errs[i].provider, p) == 0) {
             e = &m->errs[i];
             break;
         }
     if (e == NULL && m->nerrs < SL_ARRAY_SIZE(m->errs)) {
         e = &m->errs[m->nerrs++];
-        copy_label(e->provider, sizeof(e->provider), provider);
+        strcpy(e->provider, p);
         copy_label(e->kind, sizeof(e->kind), sl_str_c(kind));
     }
     if (e != NULL)
@@ -162,22 +178,12 @@ int gw_metrics_render(sl_buf_t *out, gw_metrics_t *const *ms, const unsigned *op
         conns += open_conns[w];
         infl += inflight[w];
         pthread_mutex_lock(&m->lock);
-        for (size_t i = 0; i < m->nseries; i++) {
-            series_t *s = &m->series[i];
-            size_t j;
-            for (j = 0; j < sum.nseries; j++)
-                if (sum.series[j].status == s->status &&
-                    strcmp(sum.series[j].provider, s->provider) == 0 &&
-                    strcmp(sum.series[j].model, s->model) == 0)
-                    break;
-            if (j == sum.nseries) {
-                if (sum.nseries == GW_METRICS_MAX_SERIES)
-                    continue;
-                sum.series[sum.nseries++] = *s;
-            } else {
-                sum.series[j].count += s->count;
-            }
-        }
+        for (size_t i = 0; i < m->nseries; i++)
+            series_slot(&sum, m->series[i].provider, m->series[i].model, m->series[i].status)
+                ->count += m->series[i].count;
+        for (size_t i = 0; i < m->nother; i++)
+            series_slot(&sum, m->other[i].provider, m->other[i].model, m->other[i].status)
+                ->count += m->other[i].count;
         for (size_t i = 0; i < m->nerrs; i++) {
             size_t j;
             for (j = 0; j < sum.nerrs; j++)
@@ -207,6 +213,9 @@ int gw_metrics_render(sl_buf_t *out, gw_metrics_t *const *ms, const unsigned *op
         APPENDF("sluice_requests_total{provider=\"%s\",model=\"%s\",status=\"%d\"} %llu\n",
                 sum.series[i].provider, sum.series[i].model, sum.series[i].status,
                 (unsigned long long)sum.series[i].count);
+    for (size_t i = 0; i < sum.nother; i++)
+        APPENDF("sluice_requests_total{provider=\"other\",model=\"other\",status=\"%d\"} %llu\n",
+                sum.other[i].status, (unsigned long long)sum.other[i].count);
     APPENDF("# HELP sluice_request_duration_seconds Time from request to response end.\n");
     APPENDF("# TYPE sluice_request_duration_seconds histogram\n");
     uint64_t cum = 0;

@@ -7,6 +7,7 @@
 
 #include "common/err.h"
 
+static int add_list(gw_netguard_t *g, const char *list);
 static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 void gw_netguard_init(gw_netguard_t *g)
@@ -18,7 +19,7 @@ void gw_netguard_init(gw_netguard_t *g)
 int gw_cidr_parse(const char *s, size_t len, gw_cidr_t *out)
 {
     char tmp[64];
-    if (len == 0 || len >= sizeof(tmp))
+    if (len == 0 || len >= sizeof(tmp) || memchr(s, '\0', len) != NULL)
         return SL_EINVAL;
     memcpy(tmp, s, len);
     tmp[len] = '\0';
@@ -27,8 +28,10 @@ int gw_cidr_parse(const char *s, size_t len, gw_cidr_t *out)
     if (slash != NULL) {
         char *end;
         *slash = '\0';
+        if (slash[1] < '0' || slash[1] > '9')
+            return SL_EINVAL;
         prefix = strtol(slash + 1, &end, 10);
-        if (*end != '\0' || slash[1] == '\0' || prefix < 0)
+        if (*end != '\0' || prefix < 0)
             return SL_EINVAL;
     }
     struct in_addr a4;
@@ -52,6 +55,16 @@ int gw_cidr_parse(const char *s, size_t len, gw_cidr_t *out)
 }
 
 int gw_netguard_add_list(gw_netguard_t *g, const char *list)
+{
+    /* All or nothing: a bad entry leaves the guard as it was. */
+    size_t before = g->ntrusted;
+    int r = add_list(g, list);
+    if (r != 0)
+        g->ntrusted = before;
+    return r;
+}
+
+static int add_list(gw_netguard_t *g, const char *list)
 {
     const char *p = list;
     while (*p) {
@@ -107,6 +120,12 @@ int gw_netguard_check(const gw_netguard_t *g, const struct sockaddr *sa)
         memcpy(a, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
     } else {
         return SL_EFORBIDDENHOST;
+    }
+    /* NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48) reaches the IPv4
+     * address in the low 32 bits: judge that address. */
+    static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (memcmp(a, nat64, 12) == 0 || (memcmp(a, nat64, 4) == 0 && a[4] == 0 && a[5] == 1)) {
+        memcpy(a, v4mapped, 12);
     }
     int is_v4 = memcmp(a, v4mapped, 12) == 0;
     if (is_v4) {

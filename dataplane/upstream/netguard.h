@@ -7,7 +7,8 @@
  * metadata at 169.254.169.254), fd00:ec2::254, unspecified, multicast and
  * broadcast. Refused unless trusted: private ranges (10/8, 172.16/12,
  * 192.168/16, 100.64/10, fc00::/7). Loopback is allowed unless
- * allow_loopback is cleared. IPv4-mapped IPv6 addresses are judged as IPv4.
+ * allow_loopback is cleared. IPv4-mapped and NAT64 (64:ff9b::/96,
+ * 64:ff9b:1::/48) IPv6 addresses are judged by the IPv4 address inside.
  * Read-only after set-up; any thread.
  */
 #ifndef GW_NETGUARD_H

@@ -1,0 +1,122 @@
+/* Tests for dataplane/providers/providers.c: the provider table and lookup. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "dataplane/providers/provider.h"
+
+static void find_is_case_insensitive(void **state)
+{
+    const gw_provider_t *p = gw_provider_find(SL_STRLIT("openai"));
+    assert_non_null(p);
+    assert_string_equal(p->name, "openai");
+    assert_string_equal(p->base_url, "https://api.openai.com/v1");
+    assert_ptr_equal(gw_provider_find(SL_STRLIT("OpenAI")), p);
+    assert_ptr_equal(gw_provider_find(SL_STRLIT("OPENAI")), p);
+    assert_ptr_equal(gw_provider_find(SL_STRLIT("oPeNaI")), p);
+    const gw_provider_t *g = gw_provider_find(SL_STRLIT("Together-AI"));
+    assert_non_null(g);
+    assert_string_equal(g->name, "together-ai");
+}
+
+static void unknown_is_null(void **state)
+{
+    static const char *const names[] = {"",         "foo",     "open",    "openai ",      " openai",
+                                        "openai\n", "openai-", "open_ai", "openaiopenai", "groq\t"};
+    for (size_t i = 0; i < SL_ARRAY_SIZE(names); i++)
+        if (gw_provider_find(sl_str_c(names[i])) != NULL)
+            fail_msg("\"%s\" found", names[i]);
+    assert_null(gw_provider_find(SL_STR_NULL));
+    /* Embedded NUL: not the same name. */
+    assert_null(gw_provider_find(SL_STRLIT("groq\0")));
+    assert_null(gw_provider_find(SL_STRLIT("gro\0")));
+}
+
+static void find_uses_only_the_view(void **state)
+{
+    const char *s = "openaiXYZ";
+    const gw_provider_t *p = gw_provider_find(sl_str(s, 6));
+    assert_non_null(p);
+    assert_string_equal(p->name, "openai");
+    assert_null(gw_provider_find(sl_str(s, 5)));
+}
+
+static void table_entries_are_well_formed(void **state)
+{
+    size_t n = 0;
+    const gw_provider_t *t = gw_provider_table(&n);
+    assert_non_null(t);
+    assert_true(n >= 1);
+    for (size_t i = 0; i < n; i++) {
+        const gw_provider_t *p = &t[i];
+        assert_non_null(p->name);
+        assert_non_null(p->base_url);
+        size_t nl = strlen(p->name), ul = strlen(p->base_url);
+        assert_true(nl > 0);
+        /* Names are lower case so that listings match what find() accepts. */
+        for (size_t k = 0; k < nl; k++)
+            if (!((p->name[k] >= 'a' && p->name[k] <= 'z') ||
+                  (p->name[k] >= '0' && p->name[k] <= '9') || p->name[k] == '-'))
+                fail_msg("provider name \"%s\" has '%c'", p->name, p->name[k]);
+        int https = strncmp(p->base_url, "https://", 8) == 0;
+        int http = strncmp(p->base_url, "http://", 7) == 0;
+        if (!https && !http)
+            fail_msg("%s: base_url \"%s\" doesn't start with http", p->name, p->base_url);
+        if (p->base_url[ul - 1] == '/')
+            fail_msg("%s: base_url \"%s\" ends with a slash", p->name, p->base_url);
+        for (size_t k = 0; k < ul; k++)
+            if ((unsigned char)p->base_url[k] <= ' ' || p->base_url[k] == '?' ||
+                p->base_url[k] == '#')
+                fail_msg("%s: base_url \"%s\" has a bad character", p->name, p->base_url);
+        /* A host after the scheme. */
+        assert_true(ul > (size_t)(https ? 8 : 7));
+        /* Keys never travel in clear text. */
+        if (p->auth == GW_AUTH_BEARER && !https)
+            fail_msg("%s sends a bearer key over plain http", p->name);
+        assert_true(p->auth == GW_AUTH_BEARER || p->auth == GW_AUTH_NONE);
+        assert_true(p->format == GW_FORMAT_OPENAI);
+        /* find() gives back this very entry, in any case. */
+        assert_ptr_equal(gw_provider_find(sl_str_c(p->name)), p);
+        char upper[64];
+        assert_true(nl < sizeof(upper));
+        for (size_t k = 0; k <= nl; k++)
+            upper[k] =
+                (char)(p->name[k] >= 'a' && p->name[k] <= 'z' ? p->name[k] - 32 : p->name[k]);
+        assert_ptr_equal(gw_provider_find(sl_str_c(upper)), p);
+    }
+}
+
+static void names_are_unique(void **state)
+{
+    size_t n = 0;
+    const gw_provider_t *t = gw_provider_table(&n);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (strcasecmp(t[i].name, t[j].name) == 0)
+                fail_msg("provider \"%s\" listed twice", t[i].name);
+}
+
+static void well_known_providers(void **state)
+{
+    static const char *const names[] = {"openai",   "groq",       "mistral-ai",
+                                        "deepseek", "openrouter", "ollama"};
+    for (size_t i = 0; i < SL_ARRAY_SIZE(names); i++)
+        if (gw_provider_find(sl_str_c(names[i])) == NULL)
+            fail_msg("%s missing", names[i]);
+    const gw_provider_t *o = gw_provider_find(SL_STRLIT("ollama"));
+    assert_int_equal(o->auth, GW_AUTH_NONE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(find_is_case_insensitive), cmocka_unit_test(unknown_is_null),
+        cmocka_unit_test(find_uses_only_the_view),  cmocka_unit_test(table_entries_are_well_formed),
+        cmocka_unit_test(names_are_unique),         cmocka_unit_test(well_known_providers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
