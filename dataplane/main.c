@@ -71,13 +71,17 @@ static int parse_num(const char *s, unsigned long long *out)
     return 0;
 }
 
+static uv_signal_t sigterm_h, sigint_h;
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     sl_log(SL_LOG_INFO, NULL, 0, "signal %d: draining", signum);
     for (int i = 0; i < gw_nworkers; i++)
         gw_worker_stop(&gw_workers[i]);
-    uv_signal_stop(h);
-    uv_close((uv_handle_t *)h, NULL);
+    /* Both handles go, or the main loop would never end. A second signal
+     * during the drain gets the default action (terminate). */
+    uv_close((uv_handle_t *)&sigterm_h, NULL);
+    uv_close((uv_handle_t *)&sigint_h, NULL);
 }
 
 int main(int argc, char **argv)
@@ -170,11 +174,10 @@ int main(int argc, char **argv)
            cfg.port, cfg.workers);
 
     uv_loop_t *main_loop = uv_default_loop();
-    uv_signal_t sigterm, sigint;
-    uv_signal_init(main_loop, &sigterm);
-    uv_signal_init(main_loop, &sigint);
-    uv_signal_start(&sigterm, on_signal, SIGTERM);
-    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_init(main_loop, &sigterm_h);
+    uv_signal_init(main_loop, &sigint_h);
+    uv_signal_start(&sigterm_h, on_signal, SIGTERM);
+    uv_signal_start(&sigint_h, on_signal, SIGINT);
     uv_run(main_loop, UV_RUN_DEFAULT);
 
     for (int i = 0; i < cfg.workers; i++)

@@ -315,6 +315,8 @@ static void on_up_done(gw_upstream_t *up, int err)
         break;
     case GW_RESP_MODE_BUFFER:
         if (err != 0) {
+            if (err == SL_EFORBIDDENHOST)
+                px->error_param = "x-sluice-custom-host";
             respond_error(px, err);
             break;
         }

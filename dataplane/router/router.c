@@ -89,6 +89,8 @@ int gw_router_resolve(gw_proxy_t *px)
         px->error_message = sl_arena_printf(&px->req->arena, "unknown provider '%.*s'",
                                             (int)n.len, n.base);
         px->error_param = "x-sluice-provider";
+        /* Not a provider: neither a response header nor a metrics label. */
+        px->provider_name = SL_STR_NULL;
         return SL_ENOPROV;
     }
     px->provider_name = sl_str_c(px->provider->name);

@@ -206,6 +206,10 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     gw_req_t *req = c->req;
     if (count_header_bytes(c, n))
         return -1;
+    /* Trailers of a chunked body: counted against the limit, never merged
+     * into the headers (they arrive after routing decisions are due). */
+    if (c->state == CS_BODY)
+        return 0;
     if (c->last_header_cb != 1) {
         if (req->nheaders == c->worker->cfg->max_headers) {
             c->err = SL_EHDRTOOBIG;
@@ -235,6 +239,8 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     gw_req_t *req = c->req;
     if (count_header_bytes(c, n))
         return -1;
+    if (c->state == CS_BODY)
+        return 0;
     if (req->nheaders == 0)
         return -1;
     c->last_header_cb = 2;

@@ -68,8 +68,10 @@ static void on_poll(uv_poll_t *h, int status, int events)
         set_events(ctx, 0);
         return;
     }
+    /* On an error (a reset) libuv reports no events; let curl read what
+     * arrived before it, or the last bytes of a response are lost. */
     if (status < 0)
-        flags = CURL_CSELECT_ERR;
+        flags = CURL_CSELECT_ERR | CURL_CSELECT_IN | CURL_CSELECT_OUT;
     if (events & UV_READABLE)
         flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE)
@@ -408,20 +410,34 @@ int gw_upstream_start(gw_upstream_multi_t *m, gw_upstream_t *up, const gw_upstre
     up->t_start = uv_hrtime();
 
     struct curl_slist *hl = NULL;
-    char line[8192];
+    char small[1024];
+    int has_type = 0;
     for (size_t i = 0; i < r->nheaders; i++) {
         const gw_http_header_t *h = &r->headers[i];
-        if (h->name.len + h->value.len + 3 > sizeof(line))
-            continue;
+        size_t n = h->name.len + h->value.len + 3;
+        char *line = n <= sizeof(small) ? small : sl_xmalloc(n);
         memcpy(line, h->name.base, h->name.len);
-        line[h->name.len] = ':';
-        line[h->name.len + 1] = ' ';
-        memcpy(line + h->name.len + 2, h->value.base, h->value.len);
-        line[h->name.len + 2 + h->value.len] = '\0';
+        if (h->value.len == 0) {
+            /* "Name:" would tell curl to drop the header; "Name;" sends it empty. */
+            line[h->name.len] = ';';
+            line[h->name.len + 1] = '\0';
+        } else {
+            line[h->name.len] = ':';
+            line[h->name.len + 1] = ' ';
+            memcpy(line + h->name.len + 2, h->value.base, h->value.len);
+            line[h->name.len + 2 + h->value.len] = '\0';
+        }
         hl = curl_slist_append(hl, line);
+        if (line != small)
+            sl_free(line);
+        if (sl_str_ieq_c(h->name, "content-type"))
+            has_type = 1;
     }
-    /* curl must not add an Expect: 100-continue round trip of its own. */
+    /* curl must not add an Expect: 100-continue round trip of its own, nor
+     * a form Content-Type the client never sent. */
     hl = curl_slist_append(hl, "Expect:");
+    if (!has_type)
+        hl = curl_slist_append(hl, "Content-Type:");
     up->_hdrs = hl;
 
     curl_easy_setopt(e, CURLOPT_URL, r->url);
@@ -432,12 +448,14 @@ int gw_upstream_start(gw_upstream_multi_t *m, gw_upstream_t *up, const gw_upstre
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, up);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)r->connect_timeout_ms);
-    if (strcmp(r->method, "GET") == 0) {
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    int is_post = strcmp(r->method, "POST") == 0;
+    if (!is_post && r->body.len == 0) {
+        /* GET, and DELETE and the like without a body: no body, no length. */
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    } else {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST,
-                         strcmp(r->method, "POST") != 0 ? r->method : NULL);
+                         strcmp(r->method, "GET") != 0 ? r->method : NULL);
+    } else {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, is_post ? NULL : r->method);
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body.len ? r->body.base : "");

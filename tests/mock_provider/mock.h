@@ -107,6 +107,7 @@ typedef struct mock_faults_s {
  */
 typedef struct mock_req_s {
     uint64_t id;      /* sequence number, unique per process; used in reply ids */
+    uint64_t conn_id; /* sequence number of the TCP connection it came on */
     unsigned method;  /* enum http_method */
     mock_str_t url;   /* path and query as received */
     mock_str_t path;  /* url up to '?' */

@@ -13,6 +13,7 @@
 
 struct mock_record_s {
     uint64_t id;
+    uint64_t conn_id;
     int64_t time_us;
     unsigned method;
     size_t n_headers;
@@ -54,6 +55,7 @@ void mock_records_add(mock_records_t *r, const mock_req_t *req)
     if (rec == NULL)
         return; /* losing a record of a huge body beats killing the mock */
     rec->id = req->id;
+    rec->conn_id = req->conn_id;
     rec->time_us = mock_now_us();
     rec->method = req->method;
     rec->n_headers = req->n_headers;
@@ -84,7 +86,9 @@ static void dump_record(const mock_record_t *rec, mock_buf_t *out)
     mock_buf_append_u64(out, rec->id);
     MOCK_BUF_LIT(out, ",\"request_id\":\"req_mock_");
     mock_buf_append_u64(out, rec->id);
-    MOCK_BUF_LIT(out, "\",\"time_us\":");
+    MOCK_BUF_LIT(out, "\",\"conn\":");
+    mock_buf_append_u64(out, rec->conn_id);
+    MOCK_BUF_LIT(out, ",\"time_us\":");
     mock_buf_append_i64(out, rec->time_us);
     MOCK_BUF_LIT(out, ",\"method\":");
     mock_buf_append_json_str(out, method, strlen(method));

@@ -103,6 +103,7 @@ struct conn_s {
     bool close_after_flush;
     bool reset_after_flush;
     bool shut; /* shutdown requested; only draining reads now */
+    uint64_t id; /* connection sequence number, recorded with each request */
 };
 
 typedef struct write_req_s {
@@ -120,6 +121,7 @@ struct mock_server_s {
     conn_req_t *pool;
     size_t pool_len;
     uint64_t next_id;
+    uint64_t next_conn_id;
     mock_buf_t body_scratch;  /* reply bodies are built here, then copied out */
     mock_buf_t event_scratch; /* one stream event at a time */
     mock_records_t *records;  /* owned; NULL with --no-record */
@@ -868,6 +870,7 @@ static int on_message_complete(http_parser *p)
 
     conn->parsing = NULL;
     req->pub.id = ++srv->next_id;
+    req->pub.conn_id = conn->id;
     req->pub.body = (mock_str_t){req->body.len ? req->body.base : "", req->body.len};
     req->start_ns = uv_hrtime();
     req->state = REQ_QUEUED;
@@ -1022,6 +1025,7 @@ static void on_connection(uv_stream_t *server, int status)
         abort();
     }
     conn->srv = srv;
+    conn->id = ++srv->next_conn_id;
     uv_tcp_init(srv->loop, &conn->tcp);
     uv_timer_init(srv->loop, &conn->timer);
     conn->tcp.data = conn;
