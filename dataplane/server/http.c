@@ -286,7 +286,10 @@ static int on_headers_complete(http_parser *p)
             write_raw(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     }
     SET_STATE(c, CS_BODY);
-    uv_timer_start(&c->timer, on_header_timer, cfg->body_timeout_ms, 0);
+    if ((p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX))
+        uv_timer_start(&c->timer, on_header_timer, cfg->body_timeout_ms, 0);
+    else
+        uv_timer_stop(&c->timer); /* no body: the message is complete now */
     return 0;
 }
 

@@ -1,5 +1,6 @@
 #include "dataplane/upstream/upstream.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@ struct gw_upstream_multi_s {
     uv_timer_t timer;
     const gw_netguard_t *guard; /* borrowed (config) */
     const char *ca_file;        /* borrowed (config); NULL: system bundle */
+    int no_env_proxy;           /* no proxy variable set at start-up */
     CURL *pool[GW_EASY_POOL_MAX];
     unsigned npool;
     unsigned running;
@@ -207,6 +209,14 @@ gw_upstream_multi_t *gw_upstream_multi_new(uv_loop_t *loop, const gw_netguard_t 
     m->loop = loop;
     m->guard = guard;
     m->ca_file = ca_file && ca_file[0] ? ca_file : NULL;
+    /* libcurl reads the proxy variables on every transfer; when none is set
+     * (the usual case) say so once. When one is, curl honours it as usual. */
+    static const char *const proxy_vars[] = {"http_proxy", "HTTP_PROXY", "https_proxy",
+                                             "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+    m->no_env_proxy = 1;
+    for (size_t i = 0; i < SL_ARRAY_SIZE(proxy_vars); i++)
+        if (getenv(proxy_vars[i]) != NULL)
+            m->no_env_proxy = 0;
     m->multi = curl_multi_init();
     SL_ASSERT(m->multi != NULL);
     uv_timer_init(loop, &m->timer);
@@ -389,6 +399,8 @@ static CURL *new_easy(gw_upstream_multi_t *m)
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, m);
     if (m->ca_file != NULL)
         curl_easy_setopt(e, CURLOPT_CAINFO, m->ca_file);
+    if (m->no_env_proxy)
+        curl_easy_setopt(e, CURLOPT_PROXY, ""); /* spares a getenv() per transfer */
     return e;
 }
 
@@ -473,7 +485,8 @@ int gw_upstream_start(gw_upstream_multi_t *m, gw_upstream_t *up, const gw_upstre
      * Completions are still reported from the timer, never from here. */
     int running;
     curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    uv_timer_start(&m->timer, on_timeout, 0, 0);
+    if ((unsigned)running < m->running)
+        uv_timer_start(&m->timer, on_timeout, 0, 0); /* something ended: report it */
     return 0;
 }
 
