@@ -73,6 +73,28 @@ Exit:
     return ret;
 }
 
+/*
+ * Parsing a URL with libcurl costs several thousand instructions, and a
+ * caller usually sends the same custom host on every request: each worker
+ * thread remembers the last host it accepted. Only acceptance is cached, so
+ * a refusal always gets its full message.
+ */
+static _Thread_local char last_ok_host[512];
+static _Thread_local size_t last_ok_len;
+
+static int check_custom_host_cached(gw_proxy_t *px, sl_str_t host)
+{
+    if (last_ok_len != 0 && host.len == last_ok_len &&
+        memcmp(host.base, last_ok_host, host.len) == 0)
+        return 0;
+    int r = check_custom_host(px, host);
+    if (r == 0 && host.len < sizeof(last_ok_host)) {
+        memcpy(last_ok_host, host.base, host.len);
+        last_ok_len = host.len;
+    }
+    return r;
+}
+
 int gw_router_resolve(gw_proxy_t *px)
 {
     const gw_config_t *cfg = px->req->worker->cfg;
@@ -96,7 +118,7 @@ int gw_router_resolve(gw_proxy_t *px)
     px->provider_name = sl_str_c(px->provider->name);
     px->custom_host = sl_str_trim(gw_proxy_header(px, "custom-host"));
     if (px->custom_host.len > 0) {
-        int r = check_custom_host(px, px->custom_host);
+        int r = check_custom_host_cached(px, px->custom_host);
         if (r != 0) {
             px->error_param = "x-sluice-custom-host";
             return r;
