@@ -111,10 +111,11 @@ static void record(gw_proxy_t *px, int status)
     gw_metrics_request(req->worker->metrics, px->provider_name, px->model, status,
                        uv_hrtime() - req->t_start, px->overhead_ns);
     if (sl_log_level >= SL_LOG_DEBUG)
-        sl__log(SL_LOG_DEBUG, &req->log, 0, "%.*s %.*s -> %d, %llu us overhead",
-                (int)sl_str_c(http_method_str(req->method)).len, http_method_str(req->method),
-                (int)req->path.len, req->path.base, status,
-                (unsigned long long)(px->overhead_ns / 1000));
+        sl__log(SL_LOG_DEBUG, &req->log, 0, "%s %.*s -> %d, %llu us overhead, metadata=%.*s",
+                http_method_str(req->method), (int)req->path.len, req->path.base, status,
+                (unsigned long long)(px->overhead_ns / 1000),
+                px->metadata.len ? (int)(px->metadata.len > 512 ? 512 : px->metadata.len) : 2,
+                px->metadata.len ? px->metadata.base : "{}");
 }
 
 static void respond_error(gw_proxy_t *px, int err)
@@ -213,7 +214,7 @@ static int on_sse_event(void *ud, const sl_sse_event_t *ev)
     gw_proxy_t *px = ud;
     if (sl_str_eq(ev->data, SL_STRLIT("[DONE]"))) {
         px->sse_done = 1;
-    } else {
+    } else if (px->sse_json) {
         json_error_t jerr;
         json_t *j = json_loadb(ev->data.base, ev->data.len, 0, &jerr);
         if (j == NULL) {
@@ -292,7 +293,8 @@ static void on_up_done(gw_upstream_t *up, int err)
         gw_metrics_upstream_error(req->worker->metrics, px->provider_name, error_kind(err));
     switch (px->mode) {
     case GW_RESP_MODE_SSE:
-        if (err == 0 && px->stream_err == 0 && px->sse_done && !sl_sse_pending(&px->sse)) {
+        if (err == 0 && px->stream_err == 0 && (px->sse_done || !px->sse_json) &&
+            !sl_sse_pending(&px->sse)) {
             gw_http_stream_end(req);
             record(px, up->status);
         } else {
@@ -491,6 +493,9 @@ void gw_proxy_handle(gw_req_t *req)
             px->endpoint = endpoints[i].ep;
             px->endpoint_name = endpoints[i].name;
             px->json_body = endpoints[i].json;
+            /* These streams are JSON events ended by [DONE]; other streams
+             * passed through (e.g. the Responses API) end differently. */
+            px->sse_json = endpoints[i].ep == GW_EP_CHAT || endpoints[i].ep == GW_EP_COMPLETIONS;
             break;
         }
     }

@@ -75,6 +75,7 @@ typedef struct gw_proxy_s {
     sl_sse_decoder_t sse;        /* SSE mode (owned) */
     sl_buf_t out;                /* SSE events re-encoded for one client write */
     int sse_done;                /* saw data: [DONE] */
+    int sse_json;                /* events must be JSON and the stream must end with [DONE] */
     int stream_err;              /* SL_E* that broke the stream */
     int upstream_running;
     int finished;
