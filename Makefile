@@ -7,7 +7,7 @@
 JOBS ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8787
 
-.PHONY: all setup build run test test-build bench clean format
+.PHONY: all setup build run test test-build test-tsan bench clean format
 
 all: build
 
@@ -33,6 +33,14 @@ test-build: setup
 test: test-build
 	bash tests/conformance/setup.sh
 	cd build/test && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+# ThreadSanitizer over the integration suite (worker threads, /metrics across
+# workers, shutdown). Not part of `make test` yet: see docs/operations.md.
+test-tsan: setup
+	cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSL_MIMALLOC=OFF \
+	    -DCMAKE_C_FLAGS="-fsanitize=thread -g -O1" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" >/dev/null
+	cmake --build build/tsan -j $(JOBS)
+	cd build/tsan && ctest --output-on-failure -j $(JOBS) -L integration
 
 bench: build
 	bash tests/bench/run.sh build/release

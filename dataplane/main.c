@@ -182,6 +182,8 @@ int main(int argc, char **argv)
 
     for (int i = 0; i < cfg.workers; i++)
         gw_worker_join(&gw_workers[i]);
+    for (int i = 0; i < cfg.workers; i++)
+        gw_worker_dispose(&gw_workers[i]);
     sl_free(gw_workers);
     uv_loop_close(main_loop);
     curl_global_cleanup();

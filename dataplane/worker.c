@@ -198,6 +198,10 @@ void gw_worker_join(gw_worker_t *w)
     /* Let the close callbacks run. */
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
+}
+
+void gw_worker_dispose(gw_worker_t *w)
+{
     gw_http_free_cache(w);
     gw_metrics_free(w->metrics);
     sl_free(w->read_buf);

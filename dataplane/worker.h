@@ -64,8 +64,13 @@ int gw_worker_init(gw_worker_t *w, int id, const gw_config_t *cfg);
 int gw_worker_start(gw_worker_t *w);
 /** Asks the worker to drain and stop (thread-safe, async-signal unsafe). */
 void gw_worker_stop(gw_worker_t *w);
-/** Joins the thread and frees everything. */
+/** Joins the thread and closes its loop. */
 void gw_worker_join(gw_worker_t *w);
+/**
+ * Frees what the worker owns. Only after every worker is joined: /metrics
+ * on one worker reads the others' metrics.
+ */
+void gw_worker_dispose(gw_worker_t *w);
 /** Queues a task for this iteration (loop thread only; idempotent). */
 void gw_worker_defer(gw_worker_t *w, gw_task_t *task);
 /** The port the listener is bound to (for --listen host:0). */
