@@ -1,4 +1,6 @@
+#include "dataplane/providers/adapter.h"
 #include "dataplane/providers/provider.h"
+#include "dataplane/proxy/stage.h"
 
 /* Base URLs as the providers document them for their OpenAI-compatible APIs. */
 static const gw_provider_t table[] = {
@@ -29,4 +31,19 @@ const gw_provider_t *gw_provider_table(size_t *n)
 {
     *n = sizeof(table) / sizeof(table[0]);
     return table;
+}
+
+const gw_adapter_t *gw_adapter_for(gw_api_format_t format)
+{
+    switch (format) {
+    case GW_FORMAT_OPENAI:
+        return &gw_adapter_openai;
+    }
+    return &gw_adapter_openai;
+}
+
+int gw_provider_build(gw_proxy_t *px)
+{
+    px->adapter = gw_adapter_for(px->provider->format);
+    return px->adapter->build_request(px);
 }

@@ -19,6 +19,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/rand.h"
+#include "dataplane/providers/adapter.h"
 #include "dataplane/telemetry/metrics.h"
 
 /* Past this backlog to the client, reading from the upstream pauses. */
@@ -188,46 +189,13 @@ static void on_up_head(gw_upstream_t *up)
 {
     gw_proxy_t *px = up->data;
     span_begin(px);
-    sl_str_t ct = gw_upstream_header(up, "content-type");
-    if (up->status >= 200 && up->status < 300 && sl_str_istarts_with(ct, "text/event-stream")) {
-        px->mode = GW_RESP_MODE_SSE;
+    px->mode = px->adapter->response_mode(px);
+    if (px->mode != GW_RESP_MODE_BUFFER) {
         gw_http_header_t *h;
         size_t n = response_headers(px, &h, 1);
         gw_http_stream_start(px->req, up->status, h, n);
-    } else if (up->status >= 200 && up->status < 300 && ct.len > 0 &&
-               !sl_str_istarts_with(ct, "application/json") &&
-               !sl_str_istarts_with(ct, "text/")) {
-        /* Audio and other binary bodies go through as they arrive. */
-        px->mode = GW_RESP_MODE_RAW;
-        gw_http_header_t *h;
-        size_t n = response_headers(px, &h, 1);
-        gw_http_stream_start(px->req, up->status, h, n);
-    } else {
-        px->mode = GW_RESP_MODE_BUFFER;
     }
     span_end(px);
-}
-
-/* Re-encodes one upstream event into px->out; 1 stops the stream. */
-static int on_sse_event(void *ud, const sl_sse_event_t *ev)
-{
-    gw_proxy_t *px = ud;
-    if (sl_str_eq(ev->data, SL_STRLIT("[DONE]"))) {
-        px->sse_done = 1;
-    } else if (px->sse_json) {
-        json_error_t jerr;
-        json_t *j = json_loadb(ev->data.base, ev->data.len, 0, &jerr);
-        if (j == NULL) {
-            px->stream_err = SL_EUPPROTO;
-            return 1;
-        }
-        json_decref(j);
-    }
-    if (sl_sse_encode(&px->out, ev->event, ev->data) != 0) {
-        px->stream_err = SL_EUPTOOBIG;
-        return 1;
-    }
-    return 0;
 }
 
 static int on_up_body(gw_upstream_t *up, const char *p, size_t n)
@@ -248,14 +216,13 @@ static int on_up_body(gw_upstream_t *up, const char *p, size_t n)
     }
     case GW_RESP_MODE_SSE: {
         sl_buf_reset(&px->out);
-        int r = sl_sse_feed(&px->sse, p, n, on_sse_event, px);
+        int r = px->adapter->on_stream_data(px, p, n, &px->out);
         /* Relay what was whole before any failure, in one client write. */
         if (px->out.len > 0)
             gw_http_stream_write(req, px->out.base, px->out.len);
         if (r != 0) {
-            if (px->stream_err == 0)
-                px->stream_err = r == SL_ETOOBIG ? SL_EUPTOOBIG : SL_EUPSTREAM;
-            ret = px->stream_err;
+            px->stream_err = r;
+            ret = r;
         }
         break;
     }
@@ -293,8 +260,7 @@ static void on_up_done(gw_upstream_t *up, int err)
         gw_metrics_upstream_error(req->worker->metrics, px->provider_name, error_kind(err));
     switch (px->mode) {
     case GW_RESP_MODE_SSE:
-        if (err == 0 && px->stream_err == 0 && (px->sse_done || !px->sse_json) &&
-            !sl_sse_pending(&px->sse)) {
+        if (err == 0 && px->stream_err == 0 && px->adapter->stream_complete(px)) {
             gw_http_stream_end(req);
             record(px, up->status);
         } else {
@@ -324,6 +290,13 @@ static void on_up_done(gw_upstream_t *up, int err)
         }
         /* The body goes back as the provider sent it, byte for byte. */
         sl_str_t ct = gw_upstream_header(up, "content-type");
+        if (px->adapter->on_response != NULL) {
+            int r = px->adapter->on_response(px);
+            if (r != 0) {
+                respond_error(px, r);
+                break;
+            }
+        }
         if (gw_guardrails_output(px) == GW_STAGE_NEXT)
             gw_cache_store(px);
         gw_http_header_t *h;
@@ -493,9 +466,6 @@ void gw_proxy_handle(gw_req_t *req)
             px->endpoint = endpoints[i].ep;
             px->endpoint_name = endpoints[i].name;
             px->json_body = endpoints[i].json;
-            /* These streams are JSON events ended by [DONE]; other streams
-             * passed through (e.g. the Responses API) end differently. */
-            px->sse_json = endpoints[i].ep == GW_EP_CHAT || endpoints[i].ep == GW_EP_COMPLETIONS;
             break;
         }
     }

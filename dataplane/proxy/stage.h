@@ -59,6 +59,7 @@ typedef struct gw_proxy_s {
     sl_str_t metadata;           /* raw JSON object from x-sluice-metadata */
     sl_str_t provider_name;
     const gw_provider_t *provider;
+    const struct gw_adapter_s *adapter; /* speaks the provider's API format */
     sl_str_t custom_host;
     sl_str_t api_key;            /* provider key from Authorization (never logged) */
     uint64_t timeout_ms;
@@ -74,8 +75,7 @@ typedef struct gw_proxy_s {
     sl_buf_t resp;               /* buffered upstream body (owned) */
     sl_sse_decoder_t sse;        /* SSE mode (owned) */
     sl_buf_t out;                /* SSE events re-encoded for one client write */
-    int sse_done;                /* saw data: [DONE] */
-    int sse_json;                /* events must be JSON and the stream must end with [DONE] */
+    int sse_done;                /* the provider signalled the end ([DONE] for OpenAI) */
     int stream_err;              /* SL_E* that broke the stream */
     int upstream_running;
     int finished;
@@ -94,7 +94,7 @@ int gw_cache_lookup(gw_proxy_t *px);            /* cache/cache.c */
 int gw_cache_store(gw_proxy_t *px);
 int gw_quota_check(gw_proxy_t *px);             /* quota/quota.c */
 int gw_router_resolve(gw_proxy_t *px);          /* router/router.c */
-int gw_provider_build(gw_proxy_t *px);          /* providers/openai.c (by format) */
+int gw_provider_build(gw_proxy_t *px);          /* providers/providers.c: the adapter's build */
 
 /**
  * A request header by its Sluice name without prefix ("provider" finds

@@ -1,0 +1,41 @@
+/**
+ * A provider adapter: the hooks that speak one API format, so that the
+ * pipeline (proxy.c) never knows which format it is relaying. One file per
+ * format behind this header (openai.c now; anthropic.c, gemini.c, bedrock.c,
+ * cohere.c with the provider-adapters issue). Adapters are stateless tables;
+ * per-request state lives in gw_proxy_t. Hooks run on the loop thread, the
+ * stream hooks inside libcurl callbacks (they must not abort the transfer
+ * themselves: they return an error and the pipeline does).
+ */
+#ifndef GW_ADAPTER_H
+#define GW_ADAPTER_H
+
+#include "common/buf.h"
+#include "dataplane/providers/provider.h"
+
+typedef struct gw_proxy_s gw_proxy_t;
+
+typedef struct gw_adapter_s {
+    const char *name;
+    /** Fills px->url, px->up_headers and px->up_body. 0 or SL_E*. */
+    int (*build_request)(gw_proxy_t *px);
+    /** Once the upstream head is in (px->up): how to relay the body. */
+    int (*response_mode)(gw_proxy_t *px);
+    /**
+     * Stream bytes as they arrive: appends what the client should get to
+     * out (OpenAI-format SSE). 0, or SL_E* to end the stream with an error
+     * event (what was appended before the failure is still sent).
+     */
+    int (*on_stream_data)(gw_proxy_t *px, const char *p, size_t n, sl_buf_t *out);
+    /** After a clean end of the upstream body: was the stream complete? */
+    int (*stream_complete)(gw_proxy_t *px);
+    /** A buffered body (px->resp) before it is answered; NULL relays it as is. */
+    int (*on_response)(gw_proxy_t *px);
+} gw_adapter_t;
+
+/** The adapter of an API format (never NULL for a format in the table). */
+const gw_adapter_t *gw_adapter_for(gw_api_format_t format);
+
+extern const gw_adapter_t gw_adapter_openai;
+
+#endif
