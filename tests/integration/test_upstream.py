@@ -67,6 +67,46 @@ class ConnectionReuse(GatewayTestCase):
         self.assertNotEqual(recs[0]["conn"], recs[1]["conn"])
 
 
+class CompressedUpstream(GatewayTestCase):
+    """A provider that gzips its body: the client gets it decoded, with no
+    Content-Encoding left behind (the gateway may read bodies later)."""
+
+    def test_gzip_body_is_decoded(self):
+        import gzip
+        import http.server
+        import json
+        import threading
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                body = gzip.compress(json.dumps({"ok": True}).encode())
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        try:
+            h = [(k, v) for k, v in self.headers() if k != "x-sluice-custom-host"]
+            h.append(("x-sluice-custom-host", "http://127.0.0.1:%d/v1" % srv.server_port))
+            r = self.chat(headers=h)
+        finally:
+            srv.shutdown()
+            srv.server_close()
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(r.header("content-encoding"), r)
+        self.assertEqual(r.json(), {"ok": True})
+
+
 class TlsAndHttp2(GatewayTestCase):
     """nginx with TLS and HTTP/2 in front of the mock."""
 
