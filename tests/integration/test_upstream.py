@@ -87,13 +87,18 @@ class CompressedUpstream(GatewayTestCase):
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Encoding", "gzip")
                 self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(body)
+                # One request per connection, or shutdown() waits for the
+                # gateway's kept-alive connection forever.
+                self.close_connection = True
 
             def log_message(self, *a):
                 pass
 
-        srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        srv.daemon_threads = True
         threading.Thread(target=srv.serve_forever, daemon=True).start()
         try:
             h = [(k, v) for k, v in self.headers() if k != "x-sluice-custom-host"]
