@@ -13,16 +13,8 @@
 
 #include "common/alloc.h"
 #include "common/json.h"
+#include "tests/fuzz/fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x);                  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* Strict UTF-8 as jansson checks it: no overlongs, surrogates or > U+10FFFF. */
 static int valid_utf8(const uint8_t *p, size_t n)
