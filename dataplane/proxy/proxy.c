@@ -99,9 +99,7 @@ static size_t own_headers(gw_proxy_t *px, gw_http_header_t *h)
     }
     /* Measured up to this point: the head is written right after. */
     uint64_t ov = px->overhead_ns + (px->t_mark ? uv_hrtime() - px->t_mark : 0);
-    h[n].name = SL_STRLIT("x-sluice-overhead-us");
-    h[n++].value = sl_str_c(sl_arena_printf(&px->req->arena, "%llu",
-                                            (unsigned long long)(ov / 1000)));
+    gw_http_overhead_header(px->req, &h[n++], ov);
     return n;
 }
 
@@ -409,12 +407,14 @@ static void serve_metrics(gw_req_t *req)
         infl[i] = gw_workers[i].inflight;
     }
     sl_buf_init(&out, 16u << 20);
-    if (gw_metrics_render(&out, ms, conns, infl, n) != 0) {
-        gw_http_respond_error(req, SL_EINTERNAL, NULL, NULL);
-    } else {
-        gw_http_respond(req, 200, NULL, 0, SL_STRLIT("text/plain; version=0.0.4; charset=utf-8"),
+    int r = gw_metrics_render(&out, ms, conns, infl, n);
+    gw_http_header_t ov;
+    gw_http_overhead_header(req, &ov, uv_hrtime() - req->t_received);
+    if (r != 0)
+        gw_http_respond_error_h(req, SL_EINTERNAL, NULL, NULL, &ov, 1);
+    else
+        gw_http_respond(req, 200, &ov, 1, SL_STRLIT("text/plain; version=0.0.4; charset=utf-8"),
                         sl_buf_str(&out));
-    }
     sl_buf_dispose(&out);
 }
 
@@ -422,19 +422,24 @@ void gw_proxy_handle(gw_req_t *req)
 {
     sl_str_t path = req->path;
     if (sl_str_eq(path, SL_STRLIT("/health")) || sl_str_eq(path, SL_STRLIT("/v1/health"))) {
+        gw_http_header_t ov;
+        gw_http_overhead_header(req, &ov, uv_hrtime() - req->t_received);
         if (req->method != HTTP_GET)
-            gw_http_respond_error(req, SL_EMETHOD, NULL, NULL);
+            gw_http_respond_error_h(req, SL_EMETHOD, NULL, NULL, &ov, 1);
         else
-            gw_http_respond(req, 200, NULL, 0, SL_STRLIT("application/json"),
+            gw_http_respond(req, 200, &ov, 1, SL_STRLIT("application/json"),
                             req->worker->draining ? SL_STRLIT("{\"status\":\"draining\"}")
                                                   : SL_STRLIT("{\"status\":\"ok\"}"));
         return;
     }
     if (sl_str_eq(path, SL_STRLIT("/metrics"))) {
-        if (req->method != HTTP_GET)
-            gw_http_respond_error(req, SL_EMETHOD, NULL, NULL);
-        else
+        if (req->method != HTTP_GET) {
+            gw_http_header_t ov;
+            gw_http_overhead_header(req, &ov, uv_hrtime() - req->t_received);
+            gw_http_respond_error_h(req, SL_EMETHOD, NULL, NULL, &ov, 1);
+        } else {
             serve_metrics(req);
+        }
         return;
     }
 

@@ -666,18 +666,28 @@ static void conn_close(gw_conn_t *c)
     gw_worker_defer(c->worker, &c->task);
 }
 
+void gw_http_overhead_header(gw_req_t *req, gw_http_header_t *h, uint64_t overhead_ns)
+{
+    h->name = SL_STRLIT("x-sluice-overhead-us");
+    h->value = sl_str_c(sl_arena_printf(&req->arena, "%llu",
+                                        (unsigned long long)(overhead_ns / 1000)));
+}
+
 static void conn_respond_error_and_close(gw_conn_t *c, int err, const char *msg)
 {
+    uint64_t t0 = uv_hrtime(); /* time spent waiting for the client is not ours */
     if (c->req == NULL)
         c->req = req_new(c);
     gw_req_t *req = c->req;
+    gw_http_header_t ov;
     req->keepalive = 0;
     if (c->state != CS_HANDLING) {
         /* req_end expects a dispatched request. */
         SET_STATE(c, CS_HANDLING);
         c->worker->inflight++;
     }
-    gw_http_respond_error(req, err, msg, NULL);
+    gw_http_overhead_header(req, &ov, uv_hrtime() - t0);
+    gw_http_respond_error_h(req, err, msg, NULL, &ov, 1);
 }
 
 static void on_idle_timer(uv_timer_t *t)

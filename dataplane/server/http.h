@@ -112,6 +112,12 @@ void gw_http_stream_abort(gw_req_t *req);
 /** Bytes queued for the client that the kernel has not taken yet. */
 size_t gw_http_backlog(const gw_req_t *req);
 
+/**
+ * Fills h with "x-sluice-overhead-us: <overhead_ns in µs>" (value in the
+ * request's arena): every response carries the time it spent inside Sluice.
+ */
+void gw_http_overhead_header(gw_req_t *req, gw_http_header_t *h, uint64_t overhead_ns);
+
 /** Reason phrase for a status code. */
 const char *gw_http_reason(int status);
 

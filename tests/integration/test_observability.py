@@ -6,7 +6,8 @@ import re
 import time
 
 import harness
-from harness import CHAT_BODY, GatewayTestCase, build_request, metric, parse_metrics, stream_events
+from harness import (CHAT_BODY, GatewayTestCase, build_request, metric, parse_metrics, request,
+                     stream_events)
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -57,6 +58,27 @@ class TraceAndOverhead(GatewayTestCase):
         ov = int(r.header("x-sluice-overhead-us"))
         self.assertLess(ov, 100000, "overhead %d us includes the 400 ms upstream wait" % ov)
         self.assertEqual(r.header("x-sluice-provider"), "openai")
+
+
+    def test_every_response_carries_the_overhead(self):
+        """Proxied or not, answered by the pipeline or by the HTTP layer."""
+        responses = [
+            request(self.gw.port, "GET", "/health"),
+            request(self.gw.port, "GET", "/metrics"),
+            request(self.gw.port, "POST", "/health"),
+            request(self.gw.port, "GET", "/nowhere"),
+            self.chat(),
+            self.chat(headers=[h for h in self.headers() if h[0] != "x-sluice-provider"]),
+        ]
+        with self.conn() as c:
+            c.send(b"NOT HTTP\r\n\r\n")
+            responses.append(c.read_head())
+        for r in responses:
+            v = r.header("x-sluice-overhead-us")
+            self.assertIsNotNone(v, r)
+            self.assertTrue(v.isdigit(), r)
+            self.assertLess(int(v), 1000000, r)
+        self.assert_healthy()
 
 
 class Health(GatewayTestCase):
