@@ -338,7 +338,7 @@ static void make_trace_id(gw_proxy_t *px)
              c == '-' || c == '_' || c == '.' || c == ':';
     }
     if (ok) {
-        px->trace_id = t;
+        px->trace_id = sl_str_dup(&px->req->arena, t); /* NUL-terminated for the logs */
         return;
     }
     char *id = sl_arena_alloc(&px->req->arena, 37, 1);
