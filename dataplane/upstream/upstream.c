@@ -13,6 +13,19 @@
 
 typedef struct sock_ctx_s sock_ctx_t;
 
+/*
+ * Parsed upstream URLs, reused across transfers: libcurl parses a URL
+ * string on every transfer, while a gateway sends the same few URLs over
+ * and over. An entry in use by a running transfer is never replaced.
+ */
+#define GW_URL_CACHE 32
+typedef struct {
+    char *url;      /* owned */
+    CURLU *handle;  /* owned */
+    unsigned refs;  /* running transfers using it */
+    uint64_t used;  /* for LRU replacement */
+} url_entry_t;
+
 struct gw_upstream_multi_s {
     CURLM *multi;
     uv_loop_t *loop;          /* borrowed */
@@ -23,6 +36,8 @@ struct gw_upstream_multi_s {
     CURL *pool[GW_EASY_POOL_MAX];
     unsigned npool;
     unsigned running;
+    url_entry_t urls[GW_URL_CACHE];
+    uint64_t url_clock;
     sock_ctx_t **by_fd;       /* owned array; entries owned until their close callback */
     size_t nfd;
     int closing;
@@ -241,6 +256,10 @@ void gw_upstream_multi_free(gw_upstream_multi_t *m)
     for (unsigned i = 0; i < m->npool; i++)
         curl_easy_cleanup(m->pool[i]);
     m->npool = 0;
+    for (size_t i = 0; i < GW_URL_CACHE; i++) {
+        curl_url_cleanup(m->urls[i].handle);
+        sl_free(m->urls[i].url);
+    }
     /* Closes cached connections; may call on_curl_socket with REMOVE. */
     curl_multi_cleanup(m->multi);
     for (size_t fd = 0; fd < m->nfd; fd++)
@@ -343,9 +362,43 @@ static int map_result(gw_upstream_t *up, CURLcode rc)
     }
 }
 
+/* A parsed handle for url, or NULL (then the transfer uses the string). */
+static url_entry_t *url_get(gw_upstream_multi_t *m, const char *url)
+{
+    url_entry_t *victim = NULL;
+    for (size_t i = 0; i < GW_URL_CACHE; i++) {
+        url_entry_t *u = &m->urls[i];
+        if (u->url != NULL && strcmp(u->url, url) == 0) {
+            u->refs++;
+            u->used = ++m->url_clock;
+            return u;
+        }
+        if (u->refs == 0 && (victim == NULL || u->used < victim->used))
+            victim = u;
+    }
+    if (victim == NULL)
+        return NULL;
+    CURLU *h = curl_url();
+    if (h == NULL || curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        curl_url_cleanup(h);
+        return NULL;
+    }
+    curl_url_cleanup(victim->handle);
+    sl_free(victim->url);
+    victim->url = sl_xstrdup(url);
+    victim->handle = h;
+    victim->refs = 1;
+    victim->used = ++m->url_clock;
+    return victim;
+}
+
 static void release_easy(gw_upstream_multi_t *m, gw_upstream_t *up)
 {
     CURL *e = up->_easy;
+    if (up->_url != NULL) {
+        ((url_entry_t *)up->_url)->refs--;
+        up->_url = NULL;
+    }
     up->_easy = NULL;
     up->_running = 0;
     m->running--;
@@ -452,7 +505,14 @@ int gw_upstream_start(gw_upstream_multi_t *m, gw_upstream_t *up, const gw_upstre
         hl = curl_slist_append(hl, "Content-Type:");
     up->_hdrs = hl;
 
-    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    url_entry_t *ue = url_get(m, r->url);
+    up->_url = ue;
+    if (ue != NULL) {
+        curl_easy_setopt(e, CURLOPT_CURLU, ue->handle);
+    } else {
+        curl_easy_setopt(e, CURLOPT_CURLU, NULL);
+        curl_easy_setopt(e, CURLOPT_URL, r->url);
+    }
     curl_easy_setopt(e, CURLOPT_PRIVATE, up);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, up);
@@ -477,6 +537,9 @@ int gw_upstream_start(gw_upstream_multi_t *m, gw_upstream_t *up, const gw_upstre
         up->_hdrs = NULL;
         curl_easy_cleanup(e);
         up->_easy = NULL;
+        if (ue != NULL)
+            ue->refs--;
+        up->_url = NULL;
         return SL_EINTERNAL;
     }
     up->_running = 1;

@@ -59,6 +59,7 @@ struct gw_upstream_s {
     gw_upstream_multi_t *_multi;
     CURL *_easy;
     struct curl_slist *_hdrs;
+    void *_url;                   /* cached parsed URL in use, or NULL */
     size_t _headers_cap;
     int _running;
     int _paused;

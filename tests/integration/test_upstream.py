@@ -56,6 +56,17 @@ class ConnectionReuse(GatewayTestCase):
         conns = {rec["conn"] for rec in self.mock.requests()}
         self.assertEqual(len(conns), 1, conns)
 
+    def test_many_distinct_urls_each_reach_their_own_path(self):
+        # More distinct URLs than the worker keeps parsed, interleaved with
+        # repeats, so that cached entries are replaced while others are reused.
+        paths = []
+        for i in range(80):
+            q = "/v1/chat/completions?n=%d" % (i % 50)
+            r = self.chat(path=q)
+            self.assertEqual(r.status, 200, r)
+            paths.append(q)
+        self.assertEqual([rec["path"] for rec in self.mock.requests()], paths)
+
     def test_broken_connection_is_not_reused(self):
         body = dict(harness.CHAT_BODY, stream=True)
         h = self.headers(**{"x-mock-drop-after": "2"})
