@@ -12,10 +12,12 @@
 #include "dataplane/proxy/stage.h"
 
 /* Request headers never forwarded upstream. */
-static const char *const dropped[] = {
-    "host", "content-length", "connection", "keep-alive", "proxy-authorization",
-    "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "expect",
-    "accept-encoding", "cookie", "x-forwarded-for", "forwarded",
+static const sl_str_t dropped[] = {
+    SL_STRLIT("host"),          SL_STRLIT("content-length"),      SL_STRLIT("connection"),
+    SL_STRLIT("keep-alive"),    SL_STRLIT("proxy-authorization"), SL_STRLIT("proxy-connection"),
+    SL_STRLIT("te"),            SL_STRLIT("trailer"),             SL_STRLIT("transfer-encoding"),
+    SL_STRLIT("upgrade"),       SL_STRLIT("expect"),              SL_STRLIT("accept-encoding"),
+    SL_STRLIT("cookie"),        SL_STRLIT("x-forwarded-for"),     SL_STRLIT("forwarded"),
 };
 
 static int forwarded(sl_str_t name)
@@ -23,7 +25,7 @@ static int forwarded(sl_str_t name)
     if (sl_str_istarts_with(name, "x-sluice-") || sl_str_istarts_with(name, "x-portkey-"))
         return 0;
     for (size_t i = 0; i < SL_ARRAY_SIZE(dropped); i++)
-        if (sl_str_ieq_c(name, dropped[i]))
+        if (sl_str_ieq(name, dropped[i]))
             return 0;
     return 1;
 }

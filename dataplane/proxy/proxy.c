@@ -50,9 +50,11 @@ static const gw_stage_fn request_stages[] = {
 };
 
 /* Upstream response headers not relayed to the client. */
-static const char *const dropped_resp[] = {
-    "connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding",
-    "content-type", "set-cookie", "alt-svc", "proxy-connection", "trailer", "upgrade",
+static const sl_str_t dropped_resp[] = {
+    SL_STRLIT("connection"),       SL_STRLIT("keep-alive"),   SL_STRLIT("transfer-encoding"),
+    SL_STRLIT("content-length"),   SL_STRLIT("content-encoding"), SL_STRLIT("content-type"),
+    SL_STRLIT("set-cookie"),       SL_STRLIT("alt-svc"),      SL_STRLIT("proxy-connection"),
+    SL_STRLIT("trailer"),          SL_STRLIT("upgrade"),
 };
 
 sl_str_t gw_proxy_header(const gw_proxy_t *px, const char *suffix)
@@ -156,7 +158,7 @@ static void finish(gw_proxy_t *px)
 static int relayed_header(sl_str_t name)
 {
     for (size_t i = 0; i < SL_ARRAY_SIZE(dropped_resp); i++)
-        if (sl_str_ieq_c(name, dropped_resp[i]))
+        if (sl_str_ieq(name, dropped_resp[i]))
             return 0;
     return 1;
 }

@@ -425,48 +425,54 @@ const char *gw_http_reason(int status)
 }
 
 /* Builds the response head into the worker's scratch buffer. */
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* Builds the response head into the worker's scratch buffer: sized once,
+ * then filled with plain copies (this runs for every response). */
 static void build_head(gw_req_t *req, int status, const gw_http_header_t *extra, size_t nextra,
                        sl_str_t content_type, long long content_length)
 {
     sl_buf_t *b = &req->worker->out;
-    char line[128];
-    int n;
-    int r;
+    char line[64];
+    size_t need = 128 + content_type.len;
+    for (size_t i = 0; i < nextra; i++)
+        need += extra[i].name.len + extra[i].value.len + 4;
     sl_buf_reset(b);
-    n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, gw_http_reason(status));
-    r = sl_buf_append(b, line, (size_t)n);
-    for (size_t i = 0; i < nextra && r == 0; i++) {
-        r = sl_buf_append_str(b, extra[i].name);
-        if (r == 0)
-            r = sl_buf_append(b, ": ", 2);
-        if (r == 0)
-            r = sl_buf_append_str(b, extra[i].value);
-        if (r == 0)
-            r = sl_buf_append(b, "\r\n", 2);
+    /* The scratch buffer's cap (1 MiB) is far above any head we build. */
+    int r = sl_buf_try_reserve(b, need);
+    SL_ASSERT(r == 0);
+    char *p = b->base;
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", status);
+    p = put(p, line, (size_t)n);
+    const char *reason = gw_http_reason(status);
+    p = put(p, reason, strlen(reason));
+    p = put(p, "\r\n", 2);
+    for (size_t i = 0; i < nextra; i++) {
+        p = put(p, extra[i].name.base, extra[i].name.len);
+        p = put(p, ": ", 2);
+        p = put(p, extra[i].value.base, extra[i].value.len);
+        p = put(p, "\r\n", 2);
     }
-    if (r == 0 && content_type.len > 0) {
-        r = sl_buf_append_str(b, SL_STRLIT("Content-Type: "));
-        if (r == 0)
-            r = sl_buf_append_str(b, content_type);
-        if (r == 0)
-            r = sl_buf_append(b, "\r\n", 2);
+    if (content_type.len > 0) {
+        p = put(p, "Content-Type: ", 14);
+        p = put(p, content_type.base, content_type.len);
+        p = put(p, "\r\n", 2);
     }
     if (content_length >= 0) {
         n = snprintf(line, sizeof(line), "Content-Length: %lld\r\n", content_length);
-        if (r == 0)
-            r = sl_buf_append(b, line, (size_t)n);
+        p = put(p, line, (size_t)n);
     } else if (content_length == -1) {
-        if (r == 0)
-            r = sl_buf_append_str(b, SL_STRLIT("Transfer-Encoding: chunked\r\n"));
+        p = put(p, "Transfer-Encoding: chunked\r\n", 28);
     }
-    if (r == 0) {
-        if (!req->keepalive)
-            r = sl_buf_append_str(b, SL_STRLIT("Connection: close\r\n\r\n"));
-        else
-            r = sl_buf_append_str(b, SL_STRLIT("Connection: keep-alive\r\n\r\n"));
-    }
-    /* The scratch buffer's cap is far above any head we build. */
-    SL_ASSERT(r == 0);
+    if (!req->keepalive)
+        p = put(p, "Connection: close\r\n\r\n", 21);
+    else
+        p = put(p, "Connection: keep-alive\r\n\r\n", 26);
+    b->len = (size_t)(p - b->base);
 }
 
 static void on_idle_timer(uv_timer_t *t);
