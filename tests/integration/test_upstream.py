@@ -185,9 +185,15 @@ http {{
         h.append(("x-sluice-custom-host", "https://%s:%d/v1" % (host, self.tls_port)))
         return h
 
-    def access_log(self):
-        with open(os.path.join(self.dir, "access.log")) as f:
-            return [l.split() for l in f.read().splitlines() if l.strip()]
+    def access_log(self, want=0):
+        """nginx writes a line after it has answered: wait for want lines."""
+        deadline = time.monotonic() + 5
+        while True:
+            with open(os.path.join(self.dir, "access.log")) as f:
+                lines = [l.split() for l in f.read().splitlines() if l.strip()]
+            if len(lines) >= want or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.02)
 
     def restart_gateway(self, *args):
         self.gw.stop()
@@ -207,7 +213,7 @@ http {{
             self.assertEqual(r.status, 200, r)
             self.assertEqual(r.json()["choices"][0]["message"]["content"],
                              "This is a mock response.")
-        log = self.access_log()
+        log = self.access_log(want=5)
         self.assertEqual(len(log), 5, log)
         for proto, method, uri, status, _ in log:
             self.assertEqual(proto, "HTTP/2.0")
