@@ -156,6 +156,14 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_ALL);
 
+    /* Handlers first: a SIGTERM that comes as soon as we say we listen must
+     * drain, not kill. libuv queues it until the main loop runs. */
+    uv_loop_t *main_loop = uv_default_loop();
+    uv_signal_init(main_loop, &sigterm_h);
+    uv_signal_init(main_loop, &sigint_h);
+    uv_signal_start(&sigterm_h, on_signal, SIGTERM);
+    uv_signal_start(&sigint_h, on_signal, SIGINT);
+
     gw_http_set_handler(gw_proxy_handle);
     gw_nworkers = cfg.workers;
     gw_workers = sl_xcalloc((size_t)cfg.workers, sizeof(gw_worker_t));
@@ -173,11 +181,6 @@ int main(int argc, char **argv)
     sl_log(SL_LOG_INFO, NULL, 0, "sluice-gateway serving on %s:%d with %d workers", cfg.host,
            cfg.port, cfg.workers);
 
-    uv_loop_t *main_loop = uv_default_loop();
-    uv_signal_init(main_loop, &sigterm_h);
-    uv_signal_init(main_loop, &sigint_h);
-    uv_signal_start(&sigterm_h, on_signal, SIGTERM);
-    uv_signal_start(&sigint_h, on_signal, SIGINT);
     uv_run(main_loop, UV_RUN_DEFAULT);
 
     for (int i = 0; i < cfg.workers; i++)
