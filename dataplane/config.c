@@ -15,6 +15,7 @@ void gw_config_defaults(gw_config_t *cfg)
     cfg->header_timeout_ms = 10000;
     cfg->body_timeout_ms = 30000;
     cfg->idle_timeout_ms = 75000;
+    cfg->send_timeout_ms = 60000;
     cfg->upstream_timeout_ms = 600000;
     cfg->upstream_connect_timeout_ms = 10000;
     cfg->shutdown_grace_ms = 30000;

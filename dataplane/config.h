@@ -22,6 +22,7 @@ typedef struct gw_config_s {
     uint64_t header_timeout_ms; /* from the first byte of a request to its last header */
     uint64_t body_timeout_ms;   /* longest pause while a request body arrives */
     uint64_t idle_timeout_ms;   /* keep-alive wait for the next request */
+    uint64_t send_timeout_ms;   /* longest time a response may make no progress to the client */
     uint64_t upstream_timeout_ms;      /* whole upstream transfer, default */
     uint64_t upstream_connect_timeout_ms;
     uint64_t shutdown_grace_ms; /* in-flight requests get this long on SIGTERM */

@@ -32,6 +32,8 @@ static void usage(FILE *f)
             "  --header-timeout-ms N     time to send the request head (default 10000)\n"
             "  --body-timeout-ms N       longest silence while sending a body (default 30000)\n"
             "  --idle-timeout-ms N       keep-alive idle time (default 75000)\n"
+            "  --send-timeout-ms N       a client that takes no response bytes this long is\n"
+            "                            dropped (default 60000)\n"
             "  --upstream-timeout-ms N   whole upstream transfer (default 600000)\n"
             "  --shutdown-grace-ms N     time in-flight requests get on SIGTERM (default 30000)\n"
             "  --upstream-ca-file FILE   CA bundle to verify upstream TLS with (default: system's)\n"
@@ -89,7 +91,7 @@ int main(int argc, char **argv)
     static gw_config_t cfg;
     enum {
         O_LISTEN = 256, O_WORKERS, O_TRUSTED, O_NOLOOP, O_MAXBODY, O_MAXHDR, O_MAXHDRS, O_HDRTO,
-        O_BODYTO, O_IDLETO, O_UPTO, O_GRACE, O_LOG, O_HELP, O_CAFILE
+        O_BODYTO, O_IDLETO, O_UPTO, O_GRACE, O_LOG, O_HELP, O_CAFILE, O_SENDTO
     };
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -107,6 +109,7 @@ int main(int argc, char **argv)
         {"log-level", required_argument, 0, O_LOG},
         {"help", no_argument, 0, O_HELP},
         {"upstream-ca-file", required_argument, 0, O_CAFILE},
+        {"send-timeout-ms", required_argument, 0, O_SENDTO},
         {0, 0, 0, 0},
     };
     gw_config_defaults(&cfg);
@@ -132,6 +135,7 @@ int main(int argc, char **argv)
             bad = sl_log_level < 0;
             break;
         case O_HELP: usage(stdout); return 0;
+        case O_SENDTO: bad = parse_num(optarg, &v) || v == 0; cfg.send_timeout_ms = v; break;
         case O_CAFILE:
             bad = strlen(optarg) >= sizeof(cfg.ca_file) || access(optarg, R_OK) != 0;
             if (!bad)

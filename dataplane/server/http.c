@@ -319,6 +319,8 @@ static int on_message_complete(http_parser *p)
 
 /* ---- writing ----------------------------------------------------------- */
 
+static void on_send_timer(uv_timer_t *t);
+
 static void on_write(uv_write_t *w, int status)
 {
     wreq_t *wr = SL_CONTAINER_OF(w, wreq_t, w);
@@ -329,6 +331,13 @@ static void on_write(uv_write_t *w, int status)
     if (status < 0) {
         conn_close(c);
         return;
+    }
+    /* Progress: while a request is handled the timer is the send timeout. */
+    if (c->state == CS_HANDLING) {
+        if (c->writes_inflight > 0)
+            uv_timer_start(&c->timer, on_send_timer, c->worker->cfg->send_timeout_ms, 0);
+        else
+            uv_timer_stop(&c->timer);
     }
     if (c->writes_inflight == 0 && c->close_after_write) {
         conn_close(c);
@@ -382,6 +391,9 @@ static int conn_write(gw_conn_t *c, uv_buf_t *bufs, unsigned nbufs)
     }
     c->writes_inflight++;
     c->backlog += wr->len;
+    /* The client is not keeping up: it gets send_timeout_ms to take bytes. */
+    if (c->writes_inflight == 1 && c->state == CS_HANDLING)
+        uv_timer_start(&c->timer, on_send_timer, c->worker->cfg->send_timeout_ms, 0);
     return 0;
 }
 
@@ -699,6 +711,15 @@ static void conn_respond_error_and_close(gw_conn_t *c, int err, const char *msg)
 static void on_idle_timer(uv_timer_t *t)
 {
     gw_conn_t *c = SL_CONTAINER_OF(t, gw_conn_t, timer);
+    conn_close(c);
+}
+
+static void on_send_timer(uv_timer_t *t)
+{
+    gw_conn_t *c = SL_CONTAINER_OF(t, gw_conn_t, timer);
+    sl_log(SL_LOG_INFO, c->req ? &c->req->log : NULL, 0,
+           "client took no response bytes for %llu ms, closing",
+           (unsigned long long)c->worker->cfg->send_timeout_ms);
     conn_close(c);
 }
 

@@ -232,6 +232,31 @@ class StreamFaults(GatewayTestCase):
         self.assertEqual(count, 1 + n + 1 + 1)  # role, pieces, finish, [DONE]
         self.assert_healthy()
 
+    @with_gateway_args("--send-timeout-ms", "500")
+    def test_client_that_stops_reading_is_dropped(self):
+        # ~40 MB of events; the client takes none after the head. Once the
+        # socket buffers and the gateway's backlog are full, nothing moves for
+        # the send timeout and the gateway lets the client and upstream go.
+        base = self.metrics()
+        c, r = self.open_stream(("x-mock-chunks", "200000"))
+        self.assertEqual(r.status, 200, r)
+        m = self.wait_metric(lambda m: metric(m, "sluice_requests_total", provider="openai",
+                                              model="gpt-4o-mini", status="499") == 1,
+                             timeout=10.0)
+        self.assertEqual(metric(m, "sluice_requests_total", provider="openai",
+                                model="gpt-4o-mini", status="499"), 1)
+        self.assertEqual(metric(m, "sluice_requests_in_flight"),
+                         metric(base, "sluice_requests_in_flight"))
+        # What was queued before the drop arrives, then the connection ends
+        # without the last chunk: the client can tell the stream is cut.
+        try:
+            for _ in stream_events(c, r, deadline=time.monotonic() + 20):
+                pass
+        except (harness.Closed, ConnectionResetError):
+            pass  # cut mid-chunk: what a dropped client sees
+        self.assertFalse(r.complete)
+        self.assert_healthy()
+
 
 if __name__ == "__main__":
     harness.main()
