@@ -1,11 +1,12 @@
 #include "dataplane/config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void gw_config_defaults(gw_config_t *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    strcpy(cfg->host, "127.0.0.1");
+    snprintf(cfg->host, sizeof(cfg->host), "127.0.0.1");
     cfg->port = 8787;
     cfg->workers = 0; /* one per core */
     cfg->max_header_bytes = 32 << 10;

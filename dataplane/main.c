@@ -139,7 +139,7 @@ int main(int argc, char **argv)
         case O_CAFILE:
             bad = strlen(optarg) >= sizeof(cfg.ca_file) || access(optarg, R_OK) != 0;
             if (!bad)
-                strcpy(cfg.ca_file, optarg);
+                snprintf(cfg.ca_file, sizeof(cfg.ca_file), "%s", optarg);
             break;
         default: usage(stderr); return 2;
         }

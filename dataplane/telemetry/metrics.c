@@ -103,8 +103,8 @@ static series_t *series_slot(gw_metrics_t *m, const char *provider, const char *
     /* Statuses are few; past the table, the last slot takes all of them. */
     series_t *c = &m->other[m->nother < GW_METRICS_OTHER_SLOTS ? m->nother++ : m->nother - 1];
     if (c->count == 0 || c->status != status) {
-        strcpy(c->provider, "other");
-        strcpy(c->model, "other");
+        snprintf(c->provider, sizeof(c->provider), "other");
+        snprintf(c->model, sizeof(c->model), "other");
         if (c->count == 0)
             c->status = status;
     }
@@ -147,7 +147,7 @@ void gw_metrics_upstream_error(gw_metrics_t *m, sl_str_t provider, const char *k
         }
     if (e == NULL && m->nerrs < SL_ARRAY_SIZE(m->errs)) {
         e = &m->errs[m->nerrs++];
-        strcpy(e->provider, p);
+        snprintf(e->provider, sizeof(e->provider), "%s", p);
         copy_label(e->kind, sizeof(e->kind), sl_str_c(kind));
     }
     if (e != NULL)
