@@ -76,15 +76,22 @@ sl_str_t gw_proxy_header(const gw_proxy_t *px, const char *suffix)
 
 /* ---- response helpers -------------------------------------------------- */
 
-static void span_begin(gw_proxy_t *px)
+/* A span in an upstream callback starts when libcurl began on the event
+ * (its parsing and state machine are gateway time too), but never before
+ * the end of the previous span, so nothing is counted twice. */
+static void span_begin_upstream(gw_proxy_t *px)
 {
-    px->t_mark = uv_hrtime();
+    if (px->t_mark != 0)
+        return; /* called back inside gw_upstream_start: that span is open */
+    uint64_t t = gw_upstream_event_time(&px->up);
+    px->t_mark = t > px->t_last ? t : px->t_last;
 }
 
 static void span_end(gw_proxy_t *px)
 {
     if (px->t_mark != 0) {
-        px->overhead_ns += uv_hrtime() - px->t_mark;
+        px->t_last = uv_hrtime();
+        px->overhead_ns += px->t_last - px->t_mark;
         px->t_mark = 0;
     }
 }
@@ -188,7 +195,7 @@ static size_t response_headers(gw_proxy_t *px, gw_http_header_t **out, int with_
 static void on_up_head(gw_upstream_t *up)
 {
     gw_proxy_t *px = up->data;
-    span_begin(px);
+    span_begin_upstream(px);
     px->mode = px->adapter->response_mode(px);
     if (px->mode != GW_RESP_MODE_BUFFER) {
         gw_http_header_t *h;
@@ -206,7 +213,7 @@ static int on_up_body(gw_upstream_t *up, const char *p, size_t n)
     if (px->mode != GW_RESP_MODE_BUFFER && req->conn != NULL &&
         gw_http_backlog(req) > GW_BACKLOG_HIGH_WATER)
         return 1; /* curl hands these bytes again after gw_upstream_resume */
-    span_begin(px);
+    span_begin_upstream(px);
     switch (px->mode) {
     case GW_RESP_MODE_BUFFER: {
         int r = sl_buf_append(&px->resp, p, n);
@@ -253,7 +260,7 @@ static void on_up_done(gw_upstream_t *up, int err)
     gw_proxy_t *px = up->data;
     gw_req_t *req = px->req;
     px->upstream_running = 0;
-    span_begin(px);
+    span_begin_upstream(px);
     if (err == 0 && px->up.t_head == 0)
         err = SL_EUPPROTO;
     if (err != 0)
@@ -512,12 +519,13 @@ void gw_proxy_handle(gw_req_t *req)
     px->upstream_running = 1;
     req->on_client_gone = on_client_gone;
     req->on_drain = on_drain;
-    span_end(px);
+    /* Building and sending the request inside libcurl is gateway time too. */
     r = gw_upstream_start(req->worker->multi, &px->up, &ur);
     if (r != 0) {
         px->upstream_running = 0;
-        span_begin(px);
         respond_error(px, r);
         finish(px);
+        return;
     }
+    span_end(px);
 }

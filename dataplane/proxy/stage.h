@@ -81,6 +81,7 @@ typedef struct gw_proxy_s {
     int finished;
     uint64_t overhead_ns;        /* time spent inside the gateway */
     uint64_t t_mark;             /* start of the current in-gateway span */
+    uint64_t t_last;             /* end of the last span */
     gw_task_t task;
 } gw_proxy_t;
 

@@ -36,6 +36,7 @@ struct gw_upstream_multi_s {
     CURL *pool[GW_EASY_POOL_MAX];
     unsigned npool;
     unsigned running;
+    uint64_t t_event;         /* uv_hrtime() when the current curl event began */
     url_entry_t urls[GW_URL_CACHE];
     uint64_t url_clock;
     sock_ctx_t **by_fd;       /* owned array; entries owned until their close callback */
@@ -87,6 +88,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
     }
     /* On an error (a reset) libuv reports no events; let curl read what
      * arrived before it, or the last bytes of a response are lost. */
+    m->t_event = uv_hrtime();
     if (status < 0)
         flags = CURL_CSELECT_ERR | CURL_CSELECT_IN | CURL_CSELECT_OUT;
     if (events & UV_READABLE)
@@ -202,6 +204,7 @@ static void on_timeout(uv_timer_t *t)
 {
     gw_upstream_multi_t *m = SL_CONTAINER_OF(t, gw_upstream_multi_t, timer);
     int running;
+    m->t_event = uv_hrtime();
     curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_done(m);
 }
@@ -566,6 +569,11 @@ void gw_upstream_resume(gw_upstream_t *up)
         return;
     up->_paused = 0;
     curl_easy_pause(up->_easy, CURLPAUSE_CONT);
+}
+
+uint64_t gw_upstream_event_time(const gw_upstream_t *up)
+{
+    return up->_multi->t_event;
 }
 
 sl_str_t gw_upstream_header(const gw_upstream_t *up, const char *name)

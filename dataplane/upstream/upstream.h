@@ -81,6 +81,12 @@ int gw_upstream_start(gw_upstream_multi_t *m, gw_upstream_t *up, const gw_upstre
 void gw_upstream_abort(gw_upstream_t *up);
 /** Resumes a transfer that on_body paused. Not from a curl callback. */
 void gw_upstream_resume(gw_upstream_t *up);
+/**
+ * uv_hrtime() when libcurl started on the event that is calling back now:
+ * the time from there to the callback was spent in libcurl, i.e. inside
+ * the gateway, and belongs to the request's overhead.
+ */
+uint64_t gw_upstream_event_time(const gw_upstream_t *up);
 /** First response header with this name, or an empty view. */
 sl_str_t gw_upstream_header(const gw_upstream_t *up, const char *name);
 
