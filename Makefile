@@ -1,7 +1,8 @@
 # Thin wrapper around CMake. Two commands do everything on a fresh Debian 12
 # machine, as root:
 #   make run    install what is missing, build, start the gateway on :8787
-#   make test   install what is missing, build with ASan+UBSan, run every test
+#   make test   install what is missing, build with ASan+UBSan, run every test,
+#               then the integration tests again under ThreadSanitizer
 # and, not part of the test suite:
 #   make bench  wrk against the mock directly, through nginx and through Sluice
 JOBS ?= $(shell nproc)
@@ -33,9 +34,10 @@ test-build: setup
 test: test-build
 	bash tests/conformance/setup.sh
 	cd build/test && ctest --output-on-failure -j $(JOBS) --timeout 300
+	$(MAKE) --no-print-directory test-tsan
 
 # ThreadSanitizer over the integration suite (worker threads, /metrics across
-# workers, shutdown). Not part of `make test` yet: see docs/operations.md.
+# workers, shutdown); the last step of `make test`.
 test-tsan: setup
 	cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSL_MIMALLOC=OFF \
 	    -DCMAKE_C_FLAGS="-fsanitize=thread -g -O1" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" >/dev/null
