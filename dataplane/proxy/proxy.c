@@ -119,8 +119,9 @@ static void record(gw_proxy_t *px, int status)
     gw_metrics_request(req->worker->metrics, px->provider_name, px->model, status,
                        uv_hrtime() - req->t_start, px->overhead_ns);
     if (sl_log_level >= SL_LOG_DEBUG)
-        sl__log(SL_LOG_DEBUG, &req->log, 0, "%s %.*s -> %d, %llu us overhead, metadata=%.*s",
-                http_method_str(req->method), (int)req->path.len, req->path.base, status,
+        sl__log(SL_LOG_DEBUG, &req->log, 0, "%s %.*s (%s) -> %d, %llu us overhead, metadata=%.*s",
+                http_method_str(req->method), (int)req->path.len, req->path.base,
+                px->endpoint_name ? px->endpoint_name : "gateway", status,
                 (unsigned long long)(px->overhead_ns / 1000),
                 px->metadata.len ? (int)(px->metadata.len > 512 ? 512 : px->metadata.len) : 2,
                 px->metadata.len ? px->metadata.base : "{}");
@@ -197,7 +198,13 @@ static void on_up_head(gw_upstream_t *up)
     gw_proxy_t *px = up->data;
     span_begin_upstream(px);
     px->mode = px->adapter->response_mode(px);
-    if (px->mode != GW_RESP_MODE_BUFFER) {
+    if (px->mode == GW_RESP_MODE_BUFFER) {
+        /* One allocation for the body instead of a doubling series. */
+        unsigned long long len;
+        if (sl_str_to_u64(gw_upstream_header(up, "content-length"), &len) == 0 &&
+            len <= px->resp.max && sl_buf_try_reserve(&px->resp, (size_t)len) != 0)
+            sl_buf_reset(&px->resp); /* appends will report the failure */
+    } else {
         gw_http_header_t *h;
         size_t n = response_headers(px, &h, 1);
         gw_http_stream_start(px->req, up->status, h, n);
@@ -355,7 +362,7 @@ static void make_trace_id(gw_proxy_t *px)
     px->trace_id = sl_str(id, 36);
 }
 
-/* Reads what the pipeline needs from a JSON body: model and stream. */
+/* Parses a JSON body once for every stage (px->body) and reads the model. */
 static int parse_body(gw_proxy_t *px)
 {
     gw_req_t *req = px->req;
@@ -382,7 +389,6 @@ static int parse_body(gw_proxy_t *px)
     json_t *m = json_object_get(root, "model");
     if (json_is_string(m))
         px->model = sl_str(json_string_value(m), json_string_length(m));
-    px->stream = json_is_true(json_object_get(root, "stream"));
     return 0;
 }
 

@@ -54,7 +54,6 @@ typedef struct gw_proxy_s {
     int json_body;               /* endpoint takes a JSON body */
     json_t *body;                /* parsed JSON body (arena defer), or NULL */
     sl_str_t model;              /* from the body; may be empty */
-    int stream;                  /* client asked for a stream */
     sl_str_t trace_id;
     sl_str_t metadata;           /* raw JSON object from x-sluice-metadata */
     sl_str_t provider_name;

@@ -42,7 +42,6 @@ struct gw_conn_s {
     unsigned closed : 1;
     unsigned close_after_write : 1;
     unsigned reading : 1;
-    unsigned first_request : 1;
 };
 
 typedef struct {
@@ -127,22 +126,30 @@ int gw_req_unref(gw_req_t *req)
     return 0;
 }
 
-sl_str_t gw_req_header(const gw_req_t *req, const char *name)
+sl_str_t gw_http_header_find(const gw_http_header_t *h, size_t n, const char *name)
 {
-    sl_str_t n = sl_str_c(name);
-    for (size_t i = 0; i < req->nheaders; i++)
-        if (sl_str_ieq(req->headers[i].name, n))
-            return req->headers[i].value;
+    sl_str_t want = sl_str_c(name);
+    for (size_t i = 0; i < n; i++)
+        if (sl_str_ieq(h[i].name, want))
+            return h[i].value;
     return SL_STR_NULL;
 }
 
-int gw_req_has_header(const gw_req_t *req, const char *name)
+gw_http_header_t *gw_http_header_push(sl_arena_t *a, gw_http_header_t **arr, size_t *n,
+                                      size_t *cap)
 {
-    sl_str_t n = sl_str_c(name);
-    for (size_t i = 0; i < req->nheaders; i++)
-        if (sl_str_ieq(req->headers[i].name, n))
-            return 1;
-    return 0;
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        gw_http_header_t *nh = sl_arena_alloc(a, ncap * sizeof(*nh), _Alignof(gw_http_header_t));
+        if (*n)
+            memcpy(nh, *arr, *n * sizeof(*nh));
+        *arr = nh;
+        *cap = ncap;
+    }
+    gw_http_header_t *h = &(*arr)[(*n)++];
+    h->name = SL_STR_NULL;
+    h->value = SL_STR_NULL;
+    return h;
 }
 
 /* ---- parser callbacks -------------------------------------------------- */
@@ -215,18 +222,9 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
             c->err = SL_EHDRTOOBIG;
             return -1;
         }
-        if (req->nheaders == req->_headers_cap) {
-            size_t ncap = req->_headers_cap ? req->_headers_cap * 2 : 16;
-            gw_http_header_t *nh =
-                sl_arena_alloc(&req->arena, ncap * sizeof(*nh), _Alignof(gw_http_header_t));
-            if (req->nheaders)
-                memcpy(nh, req->headers, req->nheaders * sizeof(*nh));
-            req->headers = nh;
-            req->_headers_cap = ncap;
-        }
-        req->headers[req->nheaders].name = SL_STR_NULL;
-        req->headers[req->nheaders].value = SL_STRLIT("");
-        req->nheaders++;
+        gw_http_header_t *h = gw_http_header_push(&req->arena, &req->headers, &req->nheaders,
+                                                  &req->_headers_cap);
+        h->value = SL_STRLIT("");
     }
     c->last_header_cb = 1;
     str_append(&req->arena, &req->headers[req->nheaders - 1].name, at, n);
@@ -511,7 +509,6 @@ static void req_end(gw_req_t *req)
             c->close_after_write = 1;
         return;
     }
-    c->first_request = 0;
     uv_timer_start(&c->timer, on_idle_timer, c->worker->cfg->idle_timeout_ms, 0);
     if (!c->reading) {
         c->reading = 1;
@@ -852,7 +849,6 @@ static void on_connection(uv_stream_t *server, int status)
     /* Pipelined bytes are bounded separately; the parser limits the rest. */
     sl_buf_init(&c->pending, GW_MAX_PENDING_BYTES + w->cfg->max_body_bytes +
                                  w->cfg->max_header_bytes + 65536);
-    c->first_request = 1;
     c->reading = 1;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     uv_timer_start(&c->timer, on_idle_timer, w->cfg->header_timeout_ms, 0);

@@ -81,10 +81,20 @@ void gw_req_ref(gw_req_t *req);
 /** Drops a reference; returns the references left (0: req was freed). */
 int gw_req_unref(gw_req_t *req);
 
-/** First header with this name (case-insensitive), or an empty view. */
-sl_str_t gw_req_header(const gw_req_t *req, const char *name);
-/** Whether the header exists. */
-int gw_req_has_header(const gw_req_t *req, const char *name);
+/** First of n headers with this name (case-insensitive), or an empty view. */
+sl_str_t gw_http_header_find(const gw_http_header_t *h, size_t n, const char *name);
+/**
+ * Appends an entry to an arena-grown header array (*arr, *n, *cap; doubled
+ * when full) and returns it, zeroed. Used for request and response heads.
+ */
+gw_http_header_t *gw_http_header_push(sl_arena_t *a, gw_http_header_t **arr, size_t *n,
+                                      size_t *cap);
+
+/** First request header with this name (case-insensitive), or an empty view. */
+static inline sl_str_t gw_req_header(const gw_req_t *req, const char *name)
+{
+    return gw_http_header_find(req->headers, req->nheaders, name);
+}
 
 /**
  * Sends a whole response with Content-Length and ends it. extra headers are

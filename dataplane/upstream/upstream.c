@@ -309,15 +309,8 @@ static size_t on_header_line(char *p, size_t size, size_t n, void *ud)
     const char *colon = memchr(line.base, ':', line.len);
     if (colon == NULL)
         return len;
-    if (up->nheaders == up->_headers_cap) {
-        size_t ncap = up->_headers_cap ? up->_headers_cap * 2 : 16;
-        gw_http_header_t *nh = sl_arena_alloc(up->arena, ncap * sizeof(*nh), _Alignof(gw_http_header_t));
-        if (up->nheaders)
-            memcpy(nh, up->headers, up->nheaders * sizeof(*nh));
-        up->headers = nh;
-        up->_headers_cap = ncap;
-    }
-    gw_http_header_t *h = &up->headers[up->nheaders++];
+    gw_http_header_t *h =
+        gw_http_header_push(up->arena, &up->headers, &up->nheaders, &up->_headers_cap);
     h->name = sl_str_dup(up->arena, sl_str(line.base, (size_t)(colon - line.base)));
     h->value = sl_str_dup(up->arena,
                           sl_str_trim(sl_str(colon + 1, line.len - (size_t)(colon - line.base) - 1)));
@@ -578,9 +571,5 @@ uint64_t gw_upstream_event_time(const gw_upstream_t *up)
 
 sl_str_t gw_upstream_header(const gw_upstream_t *up, const char *name)
 {
-    sl_str_t n = sl_str_c(name);
-    for (size_t i = 0; i < up->nheaders; i++)
-        if (sl_str_ieq(up->headers[i].name, n))
-            return up->headers[i].value;
-    return SL_STR_NULL;
+    return gw_http_header_find(up->headers, up->nheaders, name);
 }
