@@ -20,5 +20,6 @@ void gw_config_defaults(gw_config_t *cfg)
     cfg->upstream_timeout_ms = 600000;
     cfg->upstream_connect_timeout_ms = 10000;
     cfg->shutdown_grace_ms = 30000;
+    cfg->upstream_native_http1 = 1;
     gw_netguard_init(&cfg->netguard);
 }

@@ -27,6 +27,7 @@ typedef struct gw_config_s {
     uint64_t upstream_connect_timeout_ms;
     uint64_t shutdown_grace_ms; /* in-flight requests get this long on SIGTERM */
     gw_netguard_t netguard;     /* where custom hosts may point */
+    int upstream_native_http1;  /* plain http:// upstreams through the native engine */
     char ca_file[1024];         /* extra CA bundle for upstream TLS; empty: system's */
 } gw_config_t;
 

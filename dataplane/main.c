@@ -37,6 +37,8 @@ static void usage(FILE *f)
             "  --upstream-timeout-ms N   whole upstream transfer (default 600000)\n"
             "  --shutdown-grace-ms N     time in-flight requests get on SIGTERM (default 30000)\n"
             "  --upstream-ca-file FILE   CA bundle to verify upstream TLS with (default: system's)\n"
+            "  --upstream-http1 ENGINE   client for plain http:// upstreams: native (default) or\n"
+            "                            libcurl\n"
             "  --log-level LEVEL         error|warn|info|debug|trace (default info)\n");
 }
 
@@ -91,7 +93,8 @@ int main(int argc, char **argv)
     static gw_config_t cfg;
     enum {
         O_LISTEN = 256, O_WORKERS, O_TRUSTED, O_NOLOOP, O_MAXBODY, O_MAXHDR, O_MAXHDRS, O_HDRTO,
-        O_BODYTO, O_IDLETO, O_UPTO, O_GRACE, O_LOG, O_HELP, O_CAFILE, O_SENDTO
+        O_BODYTO, O_IDLETO, O_UPTO, O_GRACE, O_LOG, O_HELP, O_CAFILE, O_SENDTO,
+        O_H1
     };
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -110,6 +113,7 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, O_HELP},
         {"upstream-ca-file", required_argument, 0, O_CAFILE},
         {"send-timeout-ms", required_argument, 0, O_SENDTO},
+        {"upstream-http1", required_argument, 0, O_H1},
         {0, 0, 0, 0},
     };
     gw_config_defaults(&cfg);
@@ -140,6 +144,10 @@ int main(int argc, char **argv)
             bad = strlen(optarg) >= sizeof(cfg.ca_file) || access(optarg, R_OK) != 0;
             if (!bad)
                 snprintf(cfg.ca_file, sizeof(cfg.ca_file), "%s", optarg);
+            break;
+        case O_H1:
+            bad = strcmp(optarg, "native") != 0 && strcmp(optarg, "libcurl") != 0;
+            cfg.upstream_native_http1 = strcmp(optarg, "native") == 0;
             break;
         default: usage(stderr); return 2;
         }

@@ -109,7 +109,8 @@ int gw_worker_init(gw_worker_t *w, int id, const gw_config_t *cfg)
     sl_buf_init(&w->out, 1u << 20);
     w->read_buf_size = GW_READ_BUF_SIZE;
     w->read_buf = sl_xmalloc(w->read_buf_size);
-    w->multi = gw_upstream_multi_new(&w->loop, &cfg->netguard, cfg->ca_file);
+    w->multi = gw_upstream_multi_new(&w->loop, &cfg->netguard, cfg->ca_file,
+                                     cfg->upstream_native_http1);
     w->metrics = gw_metrics_new();
     return 0;
 }
@@ -159,7 +160,7 @@ static void on_drain_tick(uv_timer_t *t)
 static void on_wakeup(uv_async_t *a)
 {
     gw_worker_t *w = SL_CONTAINER_OF(a, gw_worker_t, wakeup);
-    if (!w->stop_requested || w->draining)
+    if (!__atomic_load_n(&w->stop_requested, __ATOMIC_ACQUIRE) || w->draining)
         return;
     w->draining = 1;
     w->drain_started = uv_hrtime();
@@ -188,7 +189,8 @@ int gw_worker_start(gw_worker_t *w)
 
 void gw_worker_stop(gw_worker_t *w)
 {
-    w->stop_requested = 1;
+    /* Atomic: libuv's own wake-up is invisible to ThreadSanitizer. */
+    __atomic_store_n(&w->stop_requested, 1, __ATOMIC_RELEASE);
     uv_async_send(&w->wakeup);
 }
 

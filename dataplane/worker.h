@@ -54,7 +54,7 @@ struct gw_worker_s {
     int id;
     int listen_fd;
     int draining;
-    volatile int stop_requested;
+    int stop_requested;          /* set by the main thread; __atomic access */
     pthread_t thread;
 };
 

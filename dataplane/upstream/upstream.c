@@ -1,4 +1,5 @@
 #include "dataplane/upstream/upstream.h"
+#include "dataplane/upstream/upstream_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct gw_upstream_multi_s {
     uint64_t t_event;         /* uv_hrtime() when the current curl event began */
     url_entry_t urls[GW_URL_CACHE];
     uint64_t url_clock;
+    gw__h1_pool_t *h1;          /* owned; NULL: every transfer through libcurl */
     sock_ctx_t **by_fd;       /* owned array; entries owned until their close callback */
     size_t nfd;
     int closing;
@@ -221,7 +223,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 }
 
 gw_upstream_multi_t *gw_upstream_multi_new(uv_loop_t *loop, const gw_netguard_t *guard,
-                                           const char *ca_file)
+                                           const char *ca_file, int native_http1)
 {
     gw_upstream_multi_t *m = sl_xcalloc(1, sizeof(*m));
     m->loop = loop;
@@ -235,6 +237,10 @@ gw_upstream_multi_t *gw_upstream_multi_new(uv_loop_t *loop, const gw_netguard_t 
     for (size_t i = 0; i < SL_ARRAY_SIZE(proxy_vars); i++)
         if (getenv(proxy_vars[i]) != NULL)
             m->no_env_proxy = 0;
+    /* With a proxy configured, every transfer goes through libcurl, which
+     * honours it; the native engine never talks to proxies. */
+    if (native_http1 && m->no_env_proxy)
+        m->h1 = gw__h1_pool_new(loop, guard);
     m->multi = curl_multi_init();
     SL_ASSERT(m->multi != NULL);
     uv_timer_init(loop, &m->timer);
@@ -256,6 +262,8 @@ static void on_multi_timer_close(uv_handle_t *h)
 void gw_upstream_multi_free(gw_upstream_multi_t *m)
 {
     m->closing = 1;
+    if (m->h1 != NULL)
+        gw__h1_pool_free(m->h1);
     for (unsigned i = 0; i < m->npool; i++)
         curl_easy_cleanup(m->pool[i]);
     m->npool = 0;
@@ -274,7 +282,7 @@ void gw_upstream_multi_free(gw_upstream_multi_t *m)
 
 unsigned gw_upstream_multi_running(const gw_upstream_multi_t *m)
 {
-    return m->running;
+    return m->running + (m->h1 != NULL ? gw__h1_running(m->h1) : 0);
 }
 
 /* ---- transfers --------------------------------------------------------- */
@@ -283,6 +291,8 @@ static size_t on_header_line(char *p, size_t size, size_t n, void *ud)
 {
     gw_upstream_t *up = ud;
     size_t len = size * n;
+    if (up->t_head != 0)
+        return len; /* trailers: ignored, as by the server side */
     sl_str_t line = sl_str(p, len);
     while (line.len > 0 && (line.base[line.len - 1] == '\n' || line.base[line.len - 1] == '\r'))
         line.len--;
@@ -309,6 +319,10 @@ static size_t on_header_line(char *p, size_t size, size_t n, void *ud)
     const char *colon = memchr(line.base, ':', line.len);
     if (colon == NULL)
         return len;
+    if (up->nheaders >= GW_UPSTREAM_MAX_HEADERS) {
+        up->_body_err = SL_EUPPROTO;
+        return 0; /* fails the transfer */
+    }
     gw_http_header_t *h =
         gw_http_header_push(up->arena, &up->headers, &up->nheaders, &up->_headers_cap);
     h->name = sl_str_dup(up->arena, sl_str(line.base, (size_t)(colon - line.base)));
@@ -455,10 +469,25 @@ static CURL *new_easy(gw_upstream_multi_t *m)
 
 int gw_upstream_start(gw_upstream_multi_t *m, gw_upstream_t *up, const gw_upstream_req_t *r)
 {
+    up->_multi = m;
+    up->_h1 = NULL;
+    up->_native = 0;
+    up->status = 0;
+    up->nheaders = 0;
+    up->_headers_cap = 0;
+    up->headers = NULL;
+    up->t_head = 0;
+    up->t_start = uv_hrtime();
+    if (m->h1 != NULL) {
+        int taken = gw__h1_start(m->h1, up, r);
+        if (taken != 0) {
+            up->_native = taken == 1;
+            return taken == 1 ? 0 : taken;
+        }
+    }
     CURL *e = m->npool ? m->pool[--m->npool] : new_easy(m);
     if (e == NULL)
         return SL_ENOMEM;
-    up->_multi = m;
     up->_easy = e;
     up->status = 0;
     up->nheaders = 0;
@@ -553,11 +582,19 @@ void gw_upstream_abort(gw_upstream_t *up)
 {
     if (!up->_running)
         return;
+    if (up->_h1 != NULL) {
+        gw__h1_abort(up);
+        return;
+    }
     release_easy(up->_multi, up);
 }
 
 void gw_upstream_resume(gw_upstream_t *up)
 {
+    if (up->_h1 != NULL) {
+        gw__h1_resume(up);
+        return;
+    }
     if (!up->_running || !up->_paused)
         return;
     up->_paused = 0;
@@ -566,7 +603,7 @@ void gw_upstream_resume(gw_upstream_t *up)
 
 uint64_t gw_upstream_event_time(const gw_upstream_t *up)
 {
-    return up->_multi->t_event;
+    return up->_native ? gw__h1_event_time(up->_multi->h1) : up->_multi->t_event;
 }
 
 sl_str_t gw_upstream_header(const gw_upstream_t *up, const char *name)

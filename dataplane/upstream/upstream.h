@@ -3,7 +3,9 @@
  * through one curl multi handle per worker (socket and timer callbacks, no
  * polling loop, no thread per request). The multi handle keeps a connection
  * cache, so connections to a host are reused; HTTP/2 is negotiated over TLS
- * where the upstream offers it; TLS peers are verified.
+ * where the upstream offers it; TLS peers are verified. Plain http://
+ * transfers may instead go to the native HTTP/1.1 engine (h1.c), which keeps
+ * the same contract at a fraction of libcurl's CPU per request.
  *
  * A gw_upstream_t is embedded in its owner (the proxy state of a request),
  * which must stay alive until on_done has been called or gw_upstream_abort
@@ -26,6 +28,9 @@
 #include "dataplane/upstream/netguard.h"
 
 typedef struct gw_upstream_s gw_upstream_t;
+
+/* A response with more header lines than this is refused (502). */
+#define GW_UPSTREAM_MAX_HEADERS 256
 
 typedef struct {
     /** Final status and headers have arrived (up->status, up->headers). */
@@ -60,6 +65,8 @@ struct gw_upstream_s {
     CURL *_easy;
     struct curl_slist *_hdrs;
     void *_url;                   /* cached parsed URL in use, or NULL */
+    void *_h1;                    /* the native engine's connection while running */
+    int _native;                  /* this transfer went to the native engine */
     size_t _headers_cap;
     int _running;
     int _paused;
@@ -67,9 +74,13 @@ struct gw_upstream_s {
     int _body_err;                /* on_body asked to abort */
 };
 
-/** Creates the worker's multi handle on its loop. */
+/**
+ * Creates the worker's upstream client on its loop. With native_http1, plain
+ * http:// transfers use the native HTTP/1.1 engine (h1.c) unless a proxy
+ * variable is set; everything else goes through libcurl.
+ */
 gw_upstream_multi_t *gw_upstream_multi_new(uv_loop_t *loop, const gw_netguard_t *guard,
-                                           const char *ca_file);
+                                           const char *ca_file, int native_http1);
 /** Closes it; every transfer must be over. Handles close asynchronously. */
 void gw_upstream_multi_free(gw_upstream_multi_t *m);
 /** Transfers running now. */

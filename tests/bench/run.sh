@@ -328,12 +328,16 @@ $PIN_LOAD python3 "$here/bench.py" idleconns --port "$GW_PORT" --pid "$GW_PID" -
 # ---- streaming delay ---------------------------------------------------------
 echo "bench: streaming, $STREAM_CHUNKS chunks 1 ms apart" >&2
 put stream.chunks "$STREAM_CHUNKS"
-$PIN_LOAD python3 "$here/bench.py" stream --port "$MOCK_PORT" --mock-base "$MOCK_BASE" \
-    --chunks $STREAM_CHUNKS --prefix stream.direct. >>"$results"
-$PIN_LOAD python3 "$here/bench.py" stream --port "$NGINX_STREAM_PORT" --mock-base "$MOCK_BASE" \
-    --chunks $STREAM_CHUNKS --prefix stream.nginx. >>"$results"
-$PIN_LOAD python3 "$here/bench.py" stream --port "$GW_PORT" --mock-base "$MOCK_BASE" \
-    --chunks $STREAM_CHUNKS --prefix stream.sluice. >>"$results"
+declare -A STREAM_PORT=([direct]="$MOCK_PORT" [nginx]="$NGINX_STREAM_PORT" [sluice]="$GW_PORT")
+for round in $(seq "$ROUNDS"); do
+    for t in "${TARGETS[@]}"; do
+        check_alive
+        echo "bench: round $round/$ROUNDS: stream $t" >&2
+        $PIN_LOAD python3 "$here/bench.py" stream --port "${STREAM_PORT[$t]}" \
+            --mock-base "$MOCK_BASE" --chunks $STREAM_CHUNKS --prefix "stream.r$round.$t." \
+            >>"$results"
+    done
+done
 
 # Everything must still be running after all this.
 check_alive

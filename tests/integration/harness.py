@@ -14,6 +14,7 @@ triggered it.
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -233,7 +234,9 @@ class Gateway(Process):
     DEFAULT_ARGS = ["--workers", "2", "--shutdown-grace-ms", "1000"]
 
     def __init__(self, binary=None, args=()):
-        args = list(args)
+        # SLUICE_GATEWAY_EXTRA_ARGS runs a whole module again with other
+        # settings (e.g. "--upstream-http1 libcurl"); a test's own come last.
+        args = shlex.split(os.environ.get("SLUICE_GATEWAY_EXTRA_ARGS", "")) + list(args)
         base = list(self.DEFAULT_ARGS)
         # A test's own value for an option replaces the default one.
         for opt in ("--workers", "--shutdown-grace-ms"):
