@@ -16,6 +16,8 @@
     XX(EMEDIATYPE, 415, "invalid_request_error", "unsupported_media_type",                         \
        "request body must be application/json")                                                    \
     XX(ENOPROV, 400, "invalid_request_error", "unknown_provider", "unknown provider")             \
+    XX(EUNSUPPORTED, 400, "invalid_request_error", "unsupported_endpoint",                         \
+       "this provider does not support this endpoint")                                             \
     XX(ENOROUTE, 400, "invalid_request_error", "missing_provider",                                 \
        "no provider given: set the x-sluice-provider header")                                     \
     XX(EBADHOST, 400, "invalid_request_error", "invalid_custom_host", "invalid custom host")      \

@@ -14,6 +14,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "dataplane/config.h"
+#include "dataplane/providers/provider.h"
 #include "dataplane/proxy/proxy.h"
 #include "dataplane/server/http.h"
 #include "dataplane/worker.h"
@@ -39,6 +40,7 @@ static void usage(FILE *f)
             "  --upstream-ca-file FILE   CA bundle to verify upstream TLS with (default: system's)\n"
             "  --upstream-http1 ENGINE   client for plain http:// upstreams: native (default) or\n"
             "                            libcurl\n"
+            "  --list-providers          print the provider table (Markdown) and exit\n"
             "  --log-level LEVEL         error|warn|info|debug|trace (default info)\n");
 }
 
@@ -94,7 +96,7 @@ int main(int argc, char **argv)
     enum {
         O_LISTEN = 256, O_WORKERS, O_TRUSTED, O_NOLOOP, O_MAXBODY, O_MAXHDR, O_MAXHDRS, O_HDRTO,
         O_BODYTO, O_IDLETO, O_UPTO, O_GRACE, O_LOG, O_HELP, O_CAFILE, O_SENDTO,
-        O_H1
+        O_H1, O_LISTPROV
     };
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -114,6 +116,7 @@ int main(int argc, char **argv)
         {"upstream-ca-file", required_argument, 0, O_CAFILE},
         {"send-timeout-ms", required_argument, 0, O_SENDTO},
         {"upstream-http1", required_argument, 0, O_H1},
+        {"list-providers", no_argument, 0, O_LISTPROV},
         {0, 0, 0, 0},
     };
     gw_config_defaults(&cfg);
@@ -139,6 +142,7 @@ int main(int argc, char **argv)
             bad = sl_log_level < 0;
             break;
         case O_HELP: usage(stdout); return 0;
+        case O_LISTPROV: gw_provider_print_table(stdout); return 0;
         case O_SENDTO: bad = parse_num(optarg, &v) || v == 0; cfg.send_timeout_ms = v; break;
         case O_CAFILE:
             bad = strlen(optarg) >= sizeof(cfg.ca_file) || access(optarg, R_OK) != 0;

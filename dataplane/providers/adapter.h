@@ -1,11 +1,21 @@
 /**
  * A provider adapter: the hooks that speak one API format, so that the
  * pipeline (proxy.c) never knows which format it is relaying. One file per
- * format behind this header (openai.c now; anthropic.c, gemini.c, bedrock.c,
- * cohere.c with the provider-adapters issue). Adapters are stateless tables;
- * per-request state lives in gw_proxy_t. Hooks run on the loop thread, the
- * stream hooks inside libcurl callbacks (they must not abort the transfer
- * themselves: they return an error and the pipeline does).
+ * format behind this header: openai.c (OpenAI, OpenAI-compatible, Azure),
+ * anthropic.c, gemini.c, bedrock.c, cohere.c. Adapters are stateless
+ * tables; per-request state lives in gw_proxy_t (px->tr.adapter). What they
+ * share (URLs, auth, emitting OpenAI answers and chunks in the client's
+ * format) is in translate.h. Hooks run on the loop thread, the stream hooks
+ * inside upstream callbacks (they must not abort the transfer themselves:
+ * they return an error and the pipeline does).
+ *
+ * Contract: build_request gets an OpenAI-format request in px->body (for
+ * GW_EP_CHAT and GW_EP_EMBEDDINGS when the format translates; other
+ * endpoints only reach formats that list them in their provider's
+ * endpoints). on_response gets every buffered answer, 2xx or not, in
+ * px->resp, and must leave the client's answer there (gw_tr_respond_json,
+ * gw_tr_respond_error). on_stream_data gets 2xx stream bytes and emits with
+ * gw_tr_emit_chunk / gw_tr_emit_done.
  */
 #ifndef GW_ADAPTER_H
 #define GW_ADAPTER_H
@@ -36,6 +46,10 @@ typedef struct gw_adapter_s {
 /** The adapter of an API format (never NULL for a format in the table). */
 const gw_adapter_t *gw_adapter_for(gw_api_format_t format);
 
-extern const gw_adapter_t gw_adapter_openai;
+extern const gw_adapter_t gw_adapter_openai;    /* openai.c: OpenAI and Azure OpenAI */
+extern const gw_adapter_t gw_adapter_anthropic; /* anthropic.c */
+extern const gw_adapter_t gw_adapter_gemini;    /* gemini.c: Gemini API and Vertex AI */
+extern const gw_adapter_t gw_adapter_bedrock;   /* bedrock.c */
+extern const gw_adapter_t gw_adapter_cohere;    /* cohere.c */
 
 #endif

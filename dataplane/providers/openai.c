@@ -1,15 +1,23 @@
 /*
- * OpenAI format adapter (OpenAI and every OpenAI-compatible service). The
- * request goes out as the client sent it, to the provider's base URL plus
- * the endpoint path; headers are forwarded except hop-by-hop ones, the
- * gateway's own and those libcurl manages. Responses come back byte for
- * byte; streams are relayed event by event, and those of chat and text
- * completions are checked (JSON events, ended by [DONE]).
+ * OpenAI format adapter: OpenAI, every OpenAI-compatible service and Azure
+ * OpenAI. The request goes out as the client sent it (re-serialised only
+ * when the body was converted, e.g. from /v1/messages), to the provider's
+ * base URL plus the endpoint path (Azure: deployment URL and api-version);
+ * headers are forwarded except hop-by-hop ones, the gateway's own, the
+ * client's credentials (the provider key is set in the provider's style)
+ * and those the upstream client manages. Responses come back byte for byte;
+ * streams are relayed event by event, and those of chat and text
+ * completions are checked (JSON events, ended by [DONE]). Answers for an
+ * Anthropic-format client are translated through translate.h.
  */
 #include <string.h>
 
+#include "common/err.h"
 #include "dataplane/providers/adapter.h"
+#include "dataplane/providers/translate.h"
 #include "dataplane/proxy/stage.h"
+
+#define AZURE_DEFAULT_API_VERSION "2024-10-21"
 
 /* Request headers never forwarded upstream. */
 static const sl_str_t dropped[] = {
@@ -18,12 +26,17 @@ static const sl_str_t dropped[] = {
     SL_STRLIT("te"),            SL_STRLIT("trailer"),             SL_STRLIT("transfer-encoding"),
     SL_STRLIT("upgrade"),       SL_STRLIT("expect"),              SL_STRLIT("accept-encoding"),
     SL_STRLIT("cookie"),        SL_STRLIT("x-forwarded-for"),     SL_STRLIT("forwarded"),
+    SL_STRLIT("authorization"), SL_STRLIT("x-api-key"),           SL_STRLIT("api-key"),
 };
 
-static int forwarded(sl_str_t name)
+static int forwarded(const gw_proxy_t *px, sl_str_t name)
 {
     if (sl_str_istarts_with(name, "x-sluice-") || sl_str_istarts_with(name, "x-portkey-"))
         return 0;
+    if (px->client == GW_CLIENT_ANTHROPIC && sl_str_istarts_with(name, "anthropic-"))
+        return 0;
+    if (px->body_dirty && sl_str_ieq_c(name, "content-type"))
+        return 0; /* set below */
     for (size_t i = 0; i < SL_ARRAY_SIZE(dropped); i++)
         if (sl_str_ieq(name, dropped[i]))
             return 0;
@@ -33,29 +46,109 @@ static int forwarded(sl_str_t name)
 static int build_request(gw_proxy_t *px)
 {
     gw_req_t *req = px->req;
-    sl_str_t base = px->custom_host.len ? px->custom_host : sl_str_c(px->provider->base_url);
-    while (base.len > 0 && base.base[base.len - 1] == '/')
-        base.len--;
+    sl_str_t base;
+    int r = gw_tr_base_url(px, &base);
+    if (r != 0)
+        return r;
     /* Base URLs carry their version segment (".../v1"), so drop the client's. */
     sl_str_t path = req->path;
-    if (sl_str_starts_with(path, SL_STRLIT("/v1/")))
+    if (px->client == GW_CLIENT_ANTHROPIC)
+        path = SL_STRLIT("/chat/completions");
+    else if (sl_str_starts_with(path, SL_STRLIT("/v1/")))
         path = sl_str(path.base + 3, path.len - 3);
-    if (req->query.len > 0)
-        px->url = sl_arena_printf(&req->arena, "%.*s%.*s?%.*s", (int)base.len, base.base,
-                                  (int)path.len, path.base, (int)req->query.len, req->query.base);
-    else
-        px->url = sl_arena_printf(&req->arena, "%.*s%.*s", (int)base.len, base.base,
-                                  (int)path.len, path.base);
+    sl_str_t q = px->client == GW_CLIENT_ANTHROPIC ? SL_STR_NULL : req->query;
+    if (px->provider->format == GW_FORMAT_AZURE) {
+        sl_str_t dep = sl_str_trim(gw_proxy_header(px, "azure-deployment-id"));
+        if (dep.len == 0)
+            dep = px->model;
+        sl_str_t ver = sl_str_trim(gw_proxy_header(px, "azure-api-version"));
+        if (ver.len == 0)
+            ver = SL_STRLIT(AZURE_DEFAULT_API_VERSION);
+        if (!gw_tr_token_ok(dep) || !gw_tr_token_ok(ver)) {
+            px->error_message = "azure-openai needs x-sluice-azure-deployment-id (or a model) "
+                                "and x-sluice-azure-api-version of letters, digits, '-', '_', '.'";
+            px->error_param = "x-sluice-azure-deployment-id";
+            return SL_EINVAL;
+        }
+        gw_tr_set_url(px, base, "/deployments/%.*s%.*s?api-version=%.*s%s%.*s", (int)dep.len,
+                      dep.base, (int)path.len, path.base, (int)ver.len, ver.base, q.len ? "&" : "",
+                      (int)q.len, q.base ? q.base : "");
+    } else if (q.len > 0) {
+        gw_tr_set_url(px, base, "%.*s?%.*s", (int)path.len, path.base, (int)q.len, q.base);
+    } else {
+        gw_tr_set_url(px, base, "%.*s", (int)path.len, path.base);
+    }
 
-    px->up_headers = sl_arena_alloc(&req->arena, (req->nheaders + 1) * sizeof(gw_http_header_t),
-                                    _Alignof(gw_http_header_t));
-    size_t n = 0;
+    gw_tr_headers_init(px, req->nheaders + 2);
     for (size_t i = 0; i < req->nheaders; i++)
-        if (forwarded(req->headers[i].name))
-            px->up_headers[n++] = req->headers[i];
-    px->n_up_headers = n;
+        if (forwarded(px, req->headers[i].name))
+            px->up_headers[px->n_up_headers++] = req->headers[i];
+    gw_tr_auth_header(px);
+    if (px->body_dirty) {
+        gw_tr_header_add(px, SL_STRLIT("Content-Type"), SL_STRLIT("application/json"));
+        return gw_tr_set_body(px, px->body);
+    }
     px->up_body = sl_buf_str(&req->body);
     return GW_STAGE_NEXT;
+}
+
+/*
+ * Usage from an OpenAI answer without parsing all of it: the last "usage"
+ * key, parsed from its value on (the object is small; answers can be big).
+ */
+static void scan_usage(gw_proxy_t *px)
+{
+    sl_str_t b = sl_buf_str(&px->resp);
+    static const char key[] = "\"usage\"";
+    const char *hit = NULL;
+    for (const char *p = b.base; p != NULL && p < b.base + b.len;) {
+        p = memmem(p, (size_t)(b.base + b.len - p), key, sizeof(key) - 1);
+        if (p != NULL) {
+            hit = p;
+            p += sizeof(key) - 1;
+        }
+    }
+    if (hit == NULL)
+        return;
+    const char *v = hit + sizeof(key) - 1;
+    const char *end = b.base + b.len;
+    while (v < end && (*v == ' ' || *v == ':' || *v == '\n' || *v == '\t' || *v == '\r'))
+        v++;
+    if (v >= end || *v != '{')
+        return;
+    json_t *u = json_loadb(v, (size_t)(end - v), JSON_DISABLE_EOF_CHECK, NULL);
+    if (json_is_object(u))
+        gw_tr_usage_from_openai(px, u);
+    json_decref(u);
+}
+
+static int on_response(gw_proxy_t *px)
+{
+    int ok = px->up.status >= 200 && px->up.status < 300;
+    if (!ok) {
+        if (px->client == GW_CLIENT_OPENAI) {
+            gw_tr_note_error(px); /* already an OpenAI error: relayed as is */
+            return 0;
+        }
+        json_t *j = gw_tr_parse_resp(px);
+        json_t *e = json_object_get(j, "error");
+        int r = gw_tr_respond_error(px, gw_tr_str(e, "message"), gw_tr_str(e, "type"),
+                                    gw_tr_str(e, "code"));
+        json_decref(j);
+        return r;
+    }
+    if (px->client == GW_CLIENT_OPENAI) {
+        if (px->endpoint == GW_EP_CHAT || px->endpoint == GW_EP_COMPLETIONS ||
+            px->endpoint == GW_EP_EMBEDDINGS)
+            scan_usage(px);
+        return 0;
+    }
+    json_t *j = gw_tr_parse_resp(px);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return SL_EUPPROTO;
+    }
+    return gw_tr_respond_json(px, j);
 }
 
 static int response_mode(gw_proxy_t *px)
@@ -88,14 +181,26 @@ static int checked(const gw_proxy_t *px)
 static int on_event(void *ud, const sl_sse_event_t *ev)
 {
     feed_t *f = ud;
+    gw_proxy_t *px = f->px;
     if (sl_str_eq(ev->data, SL_STRLIT("[DONE]"))) {
-        f->px->sse_done = 1;
-    } else if (checked(f->px)) {
-        json_error_t jerr;
-        json_t *j = json_loadb(ev->data.base, ev->data.len, 0, &jerr);
-        if (j == NULL) {
+        if (px->client != GW_CLIENT_OPENAI) {
+            f->err = gw_tr_emit_done(px, f->out);
+            return f->err != 0;
+        }
+        px->sse_done = 1;
+    } else if (checked(px)) {
+        json_t *j = json_loadb(ev->data.base, ev->data.len, 0, NULL);
+        if (!json_is_object(j)) {
+            json_decref(j);
             f->err = SL_EUPPROTO;
             return 1;
+        }
+        json_t *u = json_object_get(j, "usage");
+        if (json_is_object(u))
+            gw_tr_usage_from_openai(px, u);
+        if (px->client != GW_CLIENT_OPENAI) {
+            f->err = gw_tr_emit_chunk(px, j, f->out); /* steals j */
+            return f->err != 0;
         }
         json_decref(j);
     }
@@ -128,5 +233,5 @@ const gw_adapter_t gw_adapter_openai = {
     .response_mode = response_mode,
     .on_stream_data = on_stream_data,
     .stream_complete = stream_complete,
-    .on_response = NULL,
+    .on_response = on_response,
 };

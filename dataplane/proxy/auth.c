@@ -12,6 +12,9 @@ int gw_auth_stage(gw_proxy_t *px)
     if (sl_str_istarts_with(auth, "bearer ")) {
         sl_str_t key = sl_str_trim(sl_str(auth.base + 7, auth.len - 7));
         px->api_key = key;
+    } else {
+        /* Anthropic's SDK sends its key as x-api-key (and so may others). */
+        px->api_key = sl_str_trim(gw_req_header(px->req, "x-api-key"));
     }
     return GW_STAGE_NEXT;
 }

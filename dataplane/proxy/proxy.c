@@ -20,6 +20,8 @@
 #include "common/log.h"
 #include "common/rand.h"
 #include "dataplane/providers/adapter.h"
+#include "dataplane/providers/anthropic_in.h"
+#include "dataplane/providers/translate.h"
 #include "dataplane/telemetry/metrics.h"
 
 /* Past this backlog to the client, reading from the upstream pauses. */
@@ -42,6 +44,7 @@ static const struct {
     {"/v1/audio/transcriptions", GW_EP_TRANSCRIPTIONS, HTTP_POST, 0, "audio.transcriptions"},
     {"/v1/audio/translations", GW_EP_TRANSLATIONS, HTTP_POST, 0, "audio.translations"},
     {"/v1/models", GW_EP_MODELS, HTTP_GET, 0, "models"},
+    {"/v1/messages", GW_EP_MESSAGES, HTTP_POST, 1, "messages"},
 };
 
 static const gw_stage_fn request_stages[] = {
@@ -133,6 +136,16 @@ static void respond_error(gw_proxy_t *px, int err)
     size_t n = own_headers(px, h);
     /* Record first: answering may free the request when nothing else holds it. */
     record(px, sl_err_status(err));
+    if (px->client == GW_CLIENT_ANTHROPIC) {
+        /* Anthropic's error shape for Anthropic's SDK. */
+        json_t *e = gw_anthropic_in_error(sl_err_status(err),
+                                          px->error_message ? px->error_message
+                                                            : sl_strerror(err));
+        sl_str_t body = gw_tr_dump(px, e);
+        json_decref(e);
+        gw_http_respond(px->req, sl_err_status(err), h, n, SL_STRLIT("application/json"), body);
+        return;
+    }
     gw_http_respond_error_h(px->req, err, px->error_message, px->error_param, h, n);
 }
 
@@ -183,6 +196,9 @@ static size_t response_headers(gw_proxy_t *px, gw_http_header_t **out, int with_
             h[n++] = up->headers[i];
     if (with_type) {
         sl_str_t ct = gw_upstream_header(up, "content-type");
+        /* Whatever the provider streams (SSE, AWS event-stream), the client gets SSE. */
+        if (px->mode == GW_RESP_MODE_SSE && !sl_str_istarts_with(ct, "text/event-stream"))
+            ct = SL_STRLIT("text/event-stream");
         if (ct.len > 0) {
             h[n].name = SL_STRLIT("Content-Type");
             h[n++].value = ct;
@@ -250,14 +266,21 @@ static int on_up_body(gw_upstream_t *up, const char *p, size_t n)
 
 static void end_stream_with_error(gw_proxy_t *px, int err)
 {
-    char msg[160];
+    char msg[400];
     sl_buf_t b;
     sl_buf_init(&b, 4096);
-    snprintf(msg, sizeof(msg), "%s: the response is incomplete", sl_strerror(err));
-    if (sl_buf_append_str(&b, SL_STRLIT("data: ")) == 0 &&
-        sl_json_error_body(&b, msg, sl_err_type(err), NULL, sl_err_code(err)) == 0 &&
-        sl_buf_append_str(&b, SL_STRLIT("\n\n")) == 0)
+    if (px->stream_error_message != NULL)
+        snprintf(msg, sizeof(msg), "%s: the response is incomplete", px->stream_error_message);
+    else
+        snprintf(msg, sizeof(msg), "%s: the response is incomplete", sl_strerror(err));
+    if (px->client == GW_CLIENT_ANTHROPIC) {
+        if (gw_anthropic_in_stream_error(px, msg, sl_err_status(err), &b) == 0)
+            gw_http_stream_write(px->req, b.base, b.len);
+    } else if (sl_buf_append_str(&b, SL_STRLIT("data: ")) == 0 &&
+               sl_json_error_body(&b, msg, sl_err_type(err), NULL, sl_err_code(err)) == 0 &&
+               sl_buf_append_str(&b, SL_STRLIT("\n\n")) == 0) {
         gw_http_stream_write(px->req, b.base, b.len);
+    }
     sl_buf_dispose(&b);
     gw_http_stream_end(px->req);
 }
@@ -302,8 +325,8 @@ static void on_up_done(gw_upstream_t *up, int err)
             respond_error(px, err);
             break;
         }
-        /* The body goes back as the provider sent it, byte for byte. */
-        sl_str_t ct = gw_upstream_header(up, "content-type");
+        /* The body goes back as the provider sent it, byte for byte, unless
+         * the adapter translated it. */
         if (px->adapter->on_response != NULL) {
             int r = px->adapter->on_response(px);
             if (r != 0) {
@@ -311,6 +334,8 @@ static void on_up_done(gw_upstream_t *up, int err)
                 break;
             }
         }
+        sl_str_t ct = px->tr.resp_ct ? sl_str_c(px->tr.resp_ct)
+                                     : gw_upstream_header(up, "content-type");
         if (gw_guardrails_output(px) == GW_STAGE_NEXT)
             gw_cache_store(px);
         gw_http_header_t *h;
@@ -389,6 +414,11 @@ static int parse_body(gw_proxy_t *px)
     json_t *m = json_object_get(root, "model");
     if (json_is_string(m))
         px->model = sl_str(json_string_value(m), json_string_length(m));
+    px->stream = json_is_true(json_object_get(root, "stream"));
+    px->include_usage =
+        json_is_true(json_object_get(json_object_get(root, "stream_options"), "include_usage"));
+    if (px->client == GW_CLIENT_ANTHROPIC)
+        return gw_anthropic_in_request(px);
     return 0;
 }
 
@@ -476,6 +506,8 @@ void gw_proxy_handle(gw_req_t *req)
     px->endpoint_name = "passthrough";
     for (size_t i = 0; i < SL_ARRAY_SIZE(endpoints); i++) {
         if (sl_str_eq(path, sl_str_c(endpoints[i].path))) {
+            if (endpoints[i].ep == GW_EP_MESSAGES)
+                px->client = GW_CLIENT_ANTHROPIC; /* errors in Anthropic's shape too */
             if (endpoints[i].method != -1 && req->method != endpoints[i].method) {
                 px->error_message = sl_arena_printf(&req->arena, "%s requires %s",
                                                     endpoints[i].path,

@@ -38,7 +38,35 @@ typedef enum {
     GW_EP_TRANSCRIPTIONS,
     GW_EP_TRANSLATIONS,
     GW_EP_MODELS,
+    GW_EP_MESSAGES, /* Anthropic's /v1/messages; converted to GW_EP_CHAT on the way in */
 } gw_endpoint_t;
+
+/* The format the client speaks (and gets its answers in). */
+typedef enum {
+    GW_CLIENT_OPENAI = 0,
+    GW_CLIENT_ANTHROPIC, /* POST /v1/messages */
+} gw_client_format_t;
+
+/* Token usage normalised across formats (for cost and analytics). */
+typedef struct {
+    long long prompt_tokens;     /* all input tokens, cached ones included */
+    long long completion_tokens; /* reasoning tokens included */
+    long long cached_tokens;     /* input read from the provider's prompt cache */
+    long long cache_write_tokens;/* input written to it (Anthropic, Bedrock) */
+    long long reasoning_tokens;
+    int set;
+} gw_usage_t;
+
+/* Translation state (translate.c and the adapters). */
+typedef struct {
+    const char *id;         /* response id used for chunks (arena) */
+    const char *model;      /* model echoed in translated answers (arena) */
+    long long created;      /* unix seconds */
+    const char *resp_ct;    /* content type of a translated buffered body */
+    void *adapter;          /* the adapter's per-request state (arena) */
+    void *client;           /* the client format's stream state (arena) */
+    json_t *client_body;    /* the body as the client sent it, when converted */
+} gw_tr_state_t;
 
 typedef enum {
     GW_RESP_MODE_BUFFER, /* JSON or error: read whole, then answer */
@@ -60,10 +88,19 @@ typedef struct gw_proxy_s {
     const gw_provider_t *provider;
     const struct gw_adapter_s *adapter; /* speaks the provider's API format */
     sl_str_t custom_host;
-    sl_str_t api_key;            /* provider key from Authorization (never logged) */
+    sl_str_t api_key;            /* provider key from Authorization or x-api-key (never logged) */
+    gw_client_format_t client;
+    int stream;                  /* the client asked for a stream */
+    int include_usage;           /* ... with stream_options.include_usage */
+    int body_dirty;              /* px->body differs from the client's bytes */
+    int retryable;               /* the provider's answer may be retried elsewhere */
+    gw_usage_t usage;
+    sl_str_t provider_error;     /* the provider's raw error body (arena, capped), for logs */
+    gw_tr_state_t tr;
     uint64_t timeout_ms;
     char *url;                   /* upstream URL (arena) */
     gw_http_header_t *up_headers;/* to send upstream (arena) */
+    size_t up_headers_cap;
     size_t n_up_headers;
     sl_str_t up_body;            /* body to send upstream */
     const char *error_message;   /* set by a failing stage; NULL for the default */
@@ -76,6 +113,7 @@ typedef struct gw_proxy_s {
     sl_buf_t out;                /* SSE events re-encoded for one client write */
     int sse_done;                /* the provider signalled the end ([DONE] for OpenAI) */
     int stream_err;              /* SL_E* that broke the stream */
+    const char *stream_error_message; /* the provider's words for it (arena), or NULL */
     int upstream_running;
     int finished;
     uint64_t overhead_ns;        /* time spent inside the gateway */

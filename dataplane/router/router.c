@@ -124,9 +124,21 @@ int gw_router_resolve(gw_proxy_t *px)
             return r;
         }
     }
-    if (px->provider->auth == GW_AUTH_BEARER && px->api_key.len == 0) {
-        px->error_message = "missing provider API key: send it as Authorization: Bearer <key>";
-        return SL_ENOKEY;
+    switch (px->provider->auth) {
+    case GW_AUTH_BEARER:
+    case GW_AUTH_X_API_KEY:
+    case GW_AUTH_API_KEY:
+    case GW_AUTH_GOOG_API_KEY:
+    case GW_AUTH_QUERY_KEY:
+        if (px->api_key.len == 0) {
+            px->error_message = "missing provider API key: send it as Authorization: Bearer <key>";
+            return SL_ENOKEY;
+        }
+        break;
+    case GW_AUTH_BEARER_OPTIONAL:
+    case GW_AUTH_NONE:
+    case GW_AUTH_SIGV4: /* the adapter checks the AWS credentials */
+        break;
     }
     px->timeout_ms = cfg->upstream_timeout_ms;
     sl_str_t t = sl_str_trim(gw_proxy_header(px, "request-timeout"));

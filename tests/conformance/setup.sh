@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 # npm writes this hidden lock file last, so it marks a complete install.
 marker=node_modules/.package-lock.json
 
-if [ -f "$marker" ] && [ -f node_modules/openai/package.json ] && [ ! package-lock.json -nt "$marker" ]; then
+if [ -f "$marker" ] && [ -f node_modules/openai/package.json ] && [ -f node_modules/@anthropic-ai/sdk/package.json ] && [ ! package-lock.json -nt "$marker" ]; then
     exit 0
 fi
 

@@ -74,11 +74,21 @@ static void table_entries_are_well_formed(void **state)
                 fail_msg("%s: base_url \"%s\" has a bad character", p->name, p->base_url);
         /* A host after the scheme. */
         assert_true(ul > (size_t)(https ? 8 : 7));
-        /* Keys never travel in clear text. */
-        if (p->auth == GW_AUTH_BEARER && !https)
-            fail_msg("%s sends a bearer key over plain http", p->name);
-        assert_true(p->auth == GW_AUTH_BEARER || p->auth == GW_AUTH_NONE);
-        assert_true(p->format == GW_FORMAT_OPENAI);
+        /* Keys never travel in clear text; only local servers are plain http. */
+        if (http && p->auth != GW_AUTH_BEARER_OPTIONAL && p->auth != GW_AUTH_NONE)
+            fail_msg("%s sends a key over plain http", p->name);
+        assert_true(p->format < GW_FORMAT_COUNT);
+        assert_true(p->endpoints != 0);
+        assert_non_null(p->label);
+        /* Placeholders are {lower-case-name} and close. */
+        for (const char *q = strchr(p->base_url, '{'); q != NULL; q = strchr(q + 1, '{')) {
+            const char *e = strchr(q, '}');
+            if (e == NULL)
+                fail_msg("%s: unclosed placeholder", p->name);
+            for (const char *k = q + 1; k < e; k++)
+                if (!((*k >= 'a' && *k <= 'z') || *k == '-'))
+                    fail_msg("%s: bad placeholder name in %s", p->name, p->base_url);
+        }
         /* find() gives back this very entry, in any case. */
         assert_ptr_equal(gw_provider_find(sl_str_c(p->name)), p);
         char upper[64];
@@ -102,13 +112,27 @@ static void names_are_unique(void **state)
 
 static void well_known_providers(void **state)
 {
-    static const char *const names[] = {"openai",   "groq",       "mistral-ai",
-                                        "deepseek", "openrouter", "ollama"};
+    /* The providers the provider-adapters issue names, at least. */
+    static const char *const names[] = {
+        "openai", "azure-openai", "anthropic", "google", "vertex-ai", "bedrock", "cohere",
+        "mistral-ai", "groq", "together-ai", "fireworks-ai", "deepseek", "x-ai", "perplexity-ai",
+        "openrouter", "deepinfra", "anyscale", "cerebras", "sambanova", "nvidia-nim",
+        "huggingface", "ollama", "vllm", "lm-studio", "lepton", "novita", "hyperbolic", "nebius",
+        "moonshot", "zhipu", "dashscope", "ai21", "nscale", "github-models", "databricks",
+        "cloudflare-workers-ai", "predibase", "siliconflow", "voyage", "jina"};
     for (size_t i = 0; i < SL_ARRAY_SIZE(names); i++)
         if (gw_provider_find(sl_str_c(names[i])) == NULL)
             fail_msg("%s missing", names[i]);
+    size_t n;
+    gw_provider_table(&n);
+    assert_true(n >= 40);
     const gw_provider_t *o = gw_provider_find(SL_STRLIT("ollama"));
-    assert_int_equal(o->auth, GW_AUTH_NONE);
+    assert_int_equal(o->auth, GW_AUTH_BEARER_OPTIONAL);
+    assert_int_equal(gw_provider_find(SL_STRLIT("anthropic"))->format, GW_FORMAT_ANTHROPIC);
+    assert_int_equal(gw_provider_find(SL_STRLIT("anthropic"))->auth, GW_AUTH_X_API_KEY);
+    assert_int_equal(gw_provider_find(SL_STRLIT("azure-openai"))->auth, GW_AUTH_API_KEY);
+    assert_int_equal(gw_provider_find(SL_STRLIT("bedrock"))->auth, GW_AUTH_SIGV4);
+    assert_int_equal(gw_provider_find(SL_STRLIT("voyage"))->endpoints, GW_CAP_EMBEDDINGS);
 }
 
 int main(void)

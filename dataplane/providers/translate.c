@@ -1,0 +1,372 @@
+/*
+ * Shared by the adapters: URLs and auth for the upstream request, and the
+ * one place where OpenAI-format answers, chunks and errors turn into what
+ * the client speaks (see translate.h).
+ */
+#include "dataplane/providers/translate.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/sse.h"
+#include "dataplane/providers/anthropic_in.h"
+#include "dataplane/providers/provider.h"
+
+/* ---- upstream request ---------------------------------------------------- */
+
+int gw_tr_token_ok(sl_str_t v)
+{
+    if (v.len == 0 || v.len > 200)
+        return 0;
+    for (size_t i = 0; i < v.len; i++) {
+        char c = v.base[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+int gw_tr_base_url(gw_proxy_t *px, sl_str_t *out)
+{
+    sl_arena_t *a = &px->req->arena;
+    if (px->custom_host.len > 0) {
+        sl_str_t b = px->custom_host;
+        while (b.len > 0 && b.base[b.len - 1] == '/')
+            b.len--;
+        *out = b;
+        return 0;
+    }
+    const char *t = px->provider->base_url;
+    if (strchr(t, '{') == NULL) {
+        *out = sl_str_c(t);
+        return 0;
+    }
+    sl_buf_t b;
+    sl_buf_init(&b, 4096);
+    int ret = 0;
+    while (*t != '\0' && ret == 0) {
+        const char *open = strchr(t, '{');
+        if (open == NULL) {
+            ret = sl_buf_append_str(&b, sl_str_c(t));
+            break;
+        }
+        const char *close = strchr(open, '}');
+        SL_ASSERT(close != NULL);
+        ret = sl_buf_append(&b, t, (size_t)(open - t));
+        char name[64];
+        size_t nl = (size_t)(close - open - 1);
+        SL_ASSERT(nl < sizeof(name));
+        memcpy(name, open + 1, nl);
+        name[nl] = '\0';
+        sl_str_t v = strcmp(name, "model") == 0 ? px->model : sl_str_trim(gw_proxy_header(px, name));
+        if (!gw_tr_token_ok(v)) {
+            if (strcmp(name, "model") == 0) {
+                px->error_message = sl_arena_printf(
+                    a, "provider %s needs a model name of letters, digits, '-', '_' and '.'",
+                    px->provider->name);
+                px->error_param = "model";
+            } else {
+                px->error_message = sl_arena_printf(
+                    a, "provider %s needs the header x-sluice-%s (letters, digits, '-', '_', '.')",
+                    px->provider->name, name);
+                px->error_param = sl_arena_printf(a, "x-sluice-%s", name);
+            }
+            ret = SL_EINVAL;
+            break;
+        }
+        ret = ret ? ret : sl_buf_append_str(&b, v);
+        t = close + 1;
+    }
+    if (ret == 0)
+        *out = sl_str_dup(a, sl_buf_str(&b));
+    sl_buf_dispose(&b);
+    return ret == SL_EINVAL ? ret : ret ? SL_ENOMEM : 0;
+}
+
+void gw_tr_set_url(gw_proxy_t *px, sl_str_t base, const char *path_fmt, ...)
+{
+    char path[2048];
+    va_list ap;
+    va_start(ap, path_fmt);
+    int n = vsnprintf(path, sizeof(path), path_fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(path))
+        n = sizeof(path) - 1;
+    px->url = sl_arena_printf(&px->req->arena, "%.*s%.*s", (int)base.len, base.base, n, path);
+}
+
+void gw_tr_headers_init(gw_proxy_t *px, size_t extra)
+{
+    px->up_headers_cap = extra + 8;
+    px->up_headers = sl_arena_alloc(&px->req->arena, px->up_headers_cap * sizeof(gw_http_header_t),
+                                    _Alignof(gw_http_header_t));
+    px->n_up_headers = 0;
+}
+
+void gw_tr_header_add(gw_proxy_t *px, sl_str_t name, sl_str_t value)
+{
+    gw_http_header_t *h = gw_http_header_push(&px->req->arena, &px->up_headers, &px->n_up_headers,
+                                              &px->up_headers_cap);
+    h->name = name;
+    h->value = sl_str_dup(&px->req->arena, value);
+}
+
+/* An Entra ID access token (a JWT) rather than an Azure API key. */
+static int looks_like_jwt(sl_str_t k)
+{
+    if (!sl_str_starts_with(k, SL_STRLIT("eyJ")))
+        return 0;
+    int dots = 0;
+    for (size_t i = 0; i < k.len; i++)
+        dots += k.base[i] == '.';
+    return dots == 2;
+}
+
+void gw_tr_auth_header(gw_proxy_t *px)
+{
+    sl_str_t k = px->api_key;
+    if (k.len == 0)
+        return;
+    switch (px->provider->auth) {
+    case GW_AUTH_BEARER:
+    case GW_AUTH_BEARER_OPTIONAL:
+        gw_tr_header_add(px, SL_STRLIT("Authorization"),
+                         sl_str_c(sl_arena_printf(&px->req->arena, "Bearer %.*s", (int)k.len,
+                                                  k.base)));
+        break;
+    case GW_AUTH_X_API_KEY:
+        gw_tr_header_add(px, SL_STRLIT("x-api-key"), k);
+        break;
+    case GW_AUTH_API_KEY:
+        if (looks_like_jwt(k))
+            gw_tr_header_add(px, SL_STRLIT("Authorization"),
+                             sl_str_c(sl_arena_printf(&px->req->arena, "Bearer %.*s", (int)k.len,
+                                                      k.base)));
+        else
+            gw_tr_header_add(px, SL_STRLIT("api-key"), k);
+        break;
+    case GW_AUTH_GOOG_API_KEY:
+        gw_tr_header_add(px, SL_STRLIT("x-goog-api-key"), k);
+        break;
+    case GW_AUTH_NONE:
+    case GW_AUTH_QUERY_KEY:
+    case GW_AUTH_SIGV4:
+        break;
+    }
+}
+
+static sl_str_t dump_arena(sl_arena_t *a, const json_t *v)
+{
+    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *p = sl_arena_alloc(a, n + 1, 1);
+    json_dumpb(v, p, n, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    p[n] = '\0';
+    return sl_str(p, n);
+}
+
+sl_str_t gw_tr_dump(gw_proxy_t *px, const json_t *v)
+{
+    return dump_arena(&px->req->arena, v);
+}
+
+int gw_tr_set_body(gw_proxy_t *px, const json_t *v)
+{
+    px->up_body = dump_arena(&px->req->arena, v);
+    return px->up_body.len > 0 ? 0 : SL_EINTERNAL;
+}
+
+/* ---- responses ------------------------------------------------------------ */
+
+static int put_json(sl_buf_t *b, const json_t *v)
+{
+    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+    sl_buf_reset(b);
+    if (sl_buf_try_reserve(b, n + 1) != 0)
+        return SL_EUPTOOBIG;
+    json_dumpb(v, b->base, n, JSON_COMPACT);
+    b->len = n;
+    return 0;
+}
+
+int gw_tr_respond_json(gw_proxy_t *px, json_t *resp)
+{
+    json_t *u = json_object_get(resp, "usage");
+    if (json_is_object(u))
+        gw_tr_usage_from_openai(px, u);
+    if (px->client == GW_CLIENT_ANTHROPIC) {
+        json_t *a = gw_anthropic_in_response(px, resp);
+        json_decref(resp);
+        resp = a;
+        if (resp == NULL)
+            return SL_EUPPROTO;
+    }
+    int r = put_json(&px->resp, resp);
+    json_decref(resp);
+    px->tr.resp_ct = "application/json";
+    return r;
+}
+
+int gw_tr_retryable_status(int status)
+{
+    return status == 429 || status == 503 || status == 529;
+}
+
+static const char *default_type(int status)
+{
+    switch (status) {
+    case 400: case 404: case 409: case 413: case 422: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 429: return "rate_limit_error";
+    case 529: return "overloaded_error";
+    default: return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+void gw_tr_note_error(gw_proxy_t *px)
+{
+    sl_str_t raw = sl_buf_str(&px->resp);
+    if (raw.len > 2048)
+        raw.len = 2048;
+    px->provider_error = sl_str_dup(&px->req->arena, raw);
+    px->retryable = gw_tr_retryable_status(px->up.status);
+}
+
+int gw_tr_respond_error(gw_proxy_t *px, const char *message, const char *type, const char *code)
+{
+    int status = px->up.status;
+    gw_tr_note_error(px);
+    if (message == NULL || message[0] == '\0')
+        message = "the provider returned an error";
+    json_t *e;
+    if (px->client == GW_CLIENT_ANTHROPIC) {
+        e = gw_anthropic_in_error(status, message);
+    } else {
+        e = json_pack("{s:{s:s,s:s,s:n,s:o}}", "error", "message", message, "type",
+                      type ? type : default_type(status), "param", "code",
+                      code ? json_string(code) : json_null());
+    }
+    if (e == NULL)
+        return SL_EINTERNAL;
+    int r = put_json(&px->resp, e);
+    json_decref(e);
+    px->tr.resp_ct = "application/json";
+    return r;
+}
+
+/* ---- streams ---------------------------------------------------------------- */
+
+void gw_tr_ids(gw_proxy_t *px)
+{
+    if (px->tr.id != NULL)
+        return;
+    px->tr.id = sl_arena_printf(&px->req->arena, "chatcmpl-%.*s", (int)px->trace_id.len,
+                                px->trace_id.base);
+    px->tr.created = (long long)time(NULL);
+    if (px->tr.model == NULL)
+        px->tr.model = sl_arena_printf(&px->req->arena, "%.*s", (int)px->model.len,
+                                       px->model.base ? px->model.base : "");
+}
+
+json_t *gw_tr_chunk_new(json_t **delta)
+{
+    json_t *d = json_object();
+    json_t *c = json_pack("{s:[{s:i,s:o,s:n}]}", "choices", "index", 0, "delta", d,
+                          "finish_reason");
+    SL_ASSERT(c != NULL);
+    *delta = d;
+    return c;
+}
+
+int gw_tr_emit_chunk(gw_proxy_t *px, json_t *chunk, sl_buf_t *out)
+{
+    gw_tr_ids(px);
+    if (json_object_get(chunk, "id") == NULL)
+        json_object_set_new(chunk, "id", json_string(px->tr.id));
+    if (json_object_get(chunk, "object") == NULL)
+        json_object_set_new(chunk, "object", json_string("chat.completion.chunk"));
+    if (json_object_get(chunk, "created") == NULL)
+        json_object_set_new(chunk, "created", json_integer(px->tr.created));
+    if (json_object_get(chunk, "model") == NULL)
+        json_object_set_new(chunk, "model", json_string(px->tr.model));
+    json_t *u = json_object_get(chunk, "usage");
+    int usage_only = 0;
+    if (json_is_object(u)) {
+        gw_tr_usage_from_openai(px, u);
+        json_t *ch = json_object_get(chunk, "choices");
+        usage_only = !json_is_array(ch) || json_array_size(ch) == 0;
+    }
+    int r = 0;
+    if (px->client == GW_CLIENT_ANTHROPIC)
+        return gw_anthropic_in_chunk(px, chunk, out); /* steals */
+    if (!usage_only || px->include_usage) {
+        sl_str_t data = dump_arena(&px->req->arena, chunk);
+        r = sl_sse_encode(out, SL_STR_NULL, data) == 0 ? 0 : SL_EUPTOOBIG;
+    }
+    json_decref(chunk);
+    return r;
+}
+
+int gw_tr_emit_done(gw_proxy_t *px, sl_buf_t *out)
+{
+    px->sse_done = 1;
+    if (px->client == GW_CLIENT_ANTHROPIC)
+        return gw_anthropic_in_done(px, out);
+    return sl_buf_append_str(out, SL_STRLIT("data: [DONE]\n\n")) == 0 ? 0 : SL_EUPTOOBIG;
+}
+
+/* ---- usage and helpers -------------------------------------------------------- */
+
+static long long int_at(const json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+}
+
+void gw_tr_usage_from_openai(gw_proxy_t *px, const json_t *u)
+{
+    gw_usage_t *g = &px->usage;
+    g->prompt_tokens = int_at(u, "prompt_tokens");
+    g->completion_tokens = int_at(u, "completion_tokens");
+    g->cached_tokens = int_at(json_object_get(u, "prompt_tokens_details"), "cached_tokens");
+    g->reasoning_tokens =
+        int_at(json_object_get(u, "completion_tokens_details"), "reasoning_tokens");
+    g->cache_write_tokens = int_at(u, "cache_creation_input_tokens");
+    g->set = 1;
+}
+
+json_t *gw_tr_usage_to_openai(const gw_proxy_t *px)
+{
+    const gw_usage_t *g = &px->usage;
+    json_t *u = json_pack("{s:I,s:I,s:I,s:{s:I},s:{s:I}}", "prompt_tokens",
+                          (json_int_t)g->prompt_tokens, "completion_tokens",
+                          (json_int_t)g->completion_tokens, "total_tokens",
+                          (json_int_t)(g->prompt_tokens + g->completion_tokens),
+                          "prompt_tokens_details", "cached_tokens", (json_int_t)g->cached_tokens,
+                          "completion_tokens_details", "reasoning_tokens",
+                          (json_int_t)g->reasoning_tokens);
+    SL_ASSERT(u != NULL);
+    if (g->cache_write_tokens > 0)
+        json_object_set_new(u, "cache_creation_input_tokens",
+                            json_integer((json_int_t)g->cache_write_tokens));
+    return u;
+}
+
+const char *gw_tr_str(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+json_t *gw_tr_parse_resp(gw_proxy_t *px)
+{
+    if (px->resp.len == 0)
+        return NULL;
+    return json_loadb(px->resp.base, px->resp.len, 0, NULL);
+}
