@@ -37,6 +37,12 @@ typedef struct gw_adapter_s {
      * event (what was appended before the failure is still sent).
      */
     int (*on_stream_data)(gw_proxy_t *px, const char *p, size_t n, sl_buf_t *out);
+    /**
+     * Optional. After a clean end of the upstream body, before
+     * stream_complete: appends to out what ends the client's stream, for
+     * formats without an end marker (Gemini). 0 or SL_E*.
+     */
+    int (*stream_end)(gw_proxy_t *px, sl_buf_t *out);
     /** After a clean end of the upstream body: was the stream complete? */
     int (*stream_complete)(gw_proxy_t *px);
     /** A buffered body (px->resp) before it is answered; NULL relays it as is. */

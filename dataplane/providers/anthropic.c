@@ -25,22 +25,10 @@ typedef struct {
 
 static anth_state_t *state(gw_proxy_t *px)
 {
-    if (px->tr.adapter == NULL) {
-        anth_state_t *s = SL_ARENA_NEW(&px->req->arena, anth_state_t);
-        memset(s, 0, sizeof(*s));
-        px->tr.adapter = s;
-    }
-    return px->tr.adapter;
+    return gw_tr_state(px, sizeof(anth_state_t));
 }
 
 /* ---- request --------------------------------------------------------------- */
-
-static int bad(gw_proxy_t *px, const char *param, const char *msg)
-{
-    px->error_message = msg;
-    px->error_param = param;
-    return SL_EINVAL;
-}
 
 /* An OpenAI image_url part as an Anthropic image block. */
 static json_t *image_block(gw_proxy_t *px, const json_t *part)
@@ -71,7 +59,7 @@ static int content_blocks(gw_proxy_t *px, const json_t *c, json_t *blocks)
     if (c == NULL || json_is_null(c))
         return 0;
     if (!json_is_array(c))
-        return bad(px, "messages", "message content must be a string or an array of parts");
+        return gw_tr_invalid(px, "messages", "message content must be a string or an array of parts");
     size_t i;
     json_t *p;
     json_array_foreach(c, i, p) {
@@ -82,10 +70,10 @@ static int content_blocks(gw_proxy_t *px, const json_t *c, json_t *blocks)
         } else if (t != NULL && strcmp(t, "image_url") == 0) {
             json_t *b = image_block(px, p);
             if (b == NULL)
-                return bad(px, "messages", "image_url must be an http(s) URL or a base64 data URL");
+                return gw_tr_invalid(px, "messages", "image_url must be an http(s) URL or a base64 data URL");
             json_array_append_new(blocks, b);
         } else {
-            return bad(px, "messages", "content part type not supported by anthropic");
+            return gw_tr_invalid(px, "messages", "content part type not supported by anthropic");
         }
     }
     return 0;
@@ -118,7 +106,7 @@ static int convert_messages(gw_proxy_t *px, const json_t *in, json_t *out)
         json_t *c = json_object_get(m, "content");
         json_t *blocks = json_array();
         if (role == NULL) {
-            r = bad(px, "messages", "every message needs a role");
+            r = gw_tr_invalid(px, "messages", "every message needs a role");
         } else if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
             r = content_blocks(px, c, system);
         } else if (strcmp(role, "user") == 0) {
@@ -140,7 +128,7 @@ static int convert_messages(gw_proxy_t *px, const json_t *in, json_t *out)
                 if (!json_is_object(input) || gw_tr_str(tc, "id") == NULL ||
                     gw_tr_str(fn, "name") == NULL) {
                     json_decref(input);
-                    r = bad(px, "messages",
+                    r = gw_tr_invalid(px, "messages",
                             "tool_calls need an id, a name and arguments that are a JSON object");
                     break;
                 }
@@ -157,7 +145,7 @@ static int convert_messages(gw_proxy_t *px, const json_t *in, json_t *out)
             const char *id = gw_tr_str(m, "tool_call_id");
             json_t *tr = json_array();
             if (id == NULL) {
-                r = bad(px, "messages", "tool messages need a tool_call_id");
+                r = gw_tr_invalid(px, "messages", "tool messages need a tool_call_id");
             } else if ((r = content_blocks(px, c, tr)) == 0) {
                 json_array_append_new(blocks, json_pack("{s:s,s:s,s:O}", "type", "tool_result",
                                                         "tool_use_id", id, "content", tr));
@@ -166,7 +154,7 @@ static int convert_messages(gw_proxy_t *px, const json_t *in, json_t *out)
             }
             json_decref(tr);
         } else {
-            r = bad(px, "messages", "message role not supported by anthropic");
+            r = gw_tr_invalid(px, "messages", "message role not supported by anthropic");
         }
         json_decref(blocks);
         if (r != 0)
@@ -176,7 +164,7 @@ static int convert_messages(gw_proxy_t *px, const json_t *in, json_t *out)
         json_object_set(out, "system", system);
     json_decref(system);
     if (r == 0 && json_array_size(msgs) == 0)
-        r = bad(px, "messages", "at least one user message is required");
+        r = gw_tr_invalid(px, "messages", "at least one user message is required");
     return r;
 }
 
@@ -192,7 +180,7 @@ static int convert_tools(gw_proxy_t *px, const json_t *in, json_t *out)
             const char *name = gw_tr_str(fn, "name");
             if (name == NULL) {
                 json_decref(at);
-                return bad(px, "tools", "tools must be functions with a name");
+                return gw_tr_invalid(px, "tools", "tools must be functions with a name");
             }
             json_t *schema = json_object_get(fn, "parameters");
             json_t *a = json_pack("{s:s}", "name", name);
@@ -216,11 +204,11 @@ static int convert_tools(gw_proxy_t *px, const json_t *in, json_t *out)
         else if (strcmp(s, "none") == 0)
             choice = json_pack("{s:s}", "type", "none");
         else
-            return bad(px, "tool_choice", "tool_choice must be auto, required, none or a function");
+            return gw_tr_invalid(px, "tool_choice", "tool_choice must be auto, required, none or a function");
     } else if (json_is_object(tc)) {
         const char *name = gw_tr_str(json_object_get(tc, "function"), "name");
         if (name == NULL)
-            return bad(px, "tool_choice", "tool_choice must name a function");
+            return gw_tr_invalid(px, "tool_choice", "tool_choice must name a function");
         choice = json_pack("{s:s,s:s}", "type", "tool", "name", name);
     }
     if (json_is_false(json_object_get(in, "parallel_tool_calls")) &&
@@ -278,7 +266,8 @@ static int build_request(gw_proxy_t *px)
     if (r != 0)
         return r;
     gw_tr_set_url(px, base, "/messages");
-    gw_tr_headers_init(px, 4);
+    gw_tr_headers_init(px, px->req->nheaders + 4);
+    gw_tr_forward_headers(px, 1);
     gw_tr_header_add(px, SL_STRLIT("Content-Type"), SL_STRLIT("application/json"));
     sl_str_t ver = sl_str_trim(gw_proxy_header(px, "anthropic-version"));
     if (ver.len == 0)
@@ -416,19 +405,7 @@ static int on_response(gw_proxy_t *px)
 
 /* ---- streams ----------------------------------------------------------------- */
 
-typedef struct {
-    gw_proxy_t *px;
-    sl_buf_t *out;
-    int err;
-} feed_t;
-
-static int emit_delta(feed_t *f, json_t *chunk)
-{
-    int r = gw_tr_emit_chunk(f->px, chunk, f->out);
-    if (r != 0)
-        f->err = r;
-    return r;
-}
+typedef gw_tr_feed_t feed_t;
 
 static int translate_event(feed_t *f, const char *type, json_t *ev)
 {
@@ -446,7 +423,7 @@ static int translate_event(feed_t *f, const char *type, json_t *ev)
         json_t *c = gw_tr_chunk_new(&delta);
         json_object_set_new(delta, "role", json_string("assistant"));
         json_object_set_new(delta, "content", json_string(""));
-        return emit_delta(f, c);
+        return gw_tr_feed_emit(f, c);
     }
     if (strcmp(type, "content_block_start") == 0) {
         json_t *b = json_object_get(ev, "content_block");
@@ -464,13 +441,13 @@ static int translate_event(feed_t *f, const char *type, json_t *ev)
                                           "function", "function", "name",
                                           gw_tr_str(b, "name") ? gw_tr_str(b, "name") : "",
                                           "arguments", ""));
-            return emit_delta(f, c);
+            return gw_tr_feed_emit(f, c);
         }
         if (strcmp(bt, "text") == 0 && gw_tr_str(b, "text") != NULL &&
             gw_tr_str(b, "text")[0] != '\0') {
             json_t *c = gw_tr_chunk_new(&delta);
             json_object_set(delta, "content", json_object_get(b, "text"));
-            return emit_delta(f, c);
+            return gw_tr_feed_emit(f, c);
         }
         return 0;
     }
@@ -483,7 +460,7 @@ static int translate_event(feed_t *f, const char *type, json_t *ev)
         if (strcmp(dt, "text_delta") == 0 && gw_tr_str(d, "text") != NULL) {
             json_t *c = gw_tr_chunk_new(&delta);
             json_object_set(delta, "content", json_object_get(d, "text"));
-            return emit_delta(f, c);
+            return gw_tr_feed_emit(f, c);
         }
         if (strcmp(dt, "input_json_delta") == 0) {
             if (s->tool_of_block[idx] == 0 || gw_tr_str(d, "partial_json") == NULL)
@@ -493,7 +470,7 @@ static int translate_event(feed_t *f, const char *type, json_t *ev)
                                 json_pack("[{s:i,s:{s:O}}]", "index", s->tool_of_block[idx] - 1,
                                           "function", "arguments",
                                           json_object_get(d, "partial_json")));
-            return emit_delta(f, c);
+            return gw_tr_feed_emit(f, c);
         }
         return 0; /* thinking, signature and citations deltas have no OpenAI form */
     }
@@ -505,11 +482,11 @@ static int translate_event(feed_t *f, const char *type, json_t *ev)
         json_t *c = gw_tr_chunk_new(&delta);
         json_object_set_new(json_array_get(json_object_get(c, "choices"), 0), "finish_reason",
                             json_string(fin));
-        return emit_delta(f, c);
+        return gw_tr_feed_emit(f, c);
     }
     if (strcmp(type, "message_stop") == 0) {
         json_t *c = json_pack("{s:[],s:o}", "choices", "usage", gw_tr_usage_to_openai(px));
-        if (emit_delta(f, c) != 0)
+        if (gw_tr_feed_emit(f, c) != 0)
             return f->err;
         int r = gw_tr_emit_done(px, f->out);
         return r ? (f->err = r) : 0;
@@ -554,13 +531,7 @@ static int on_event(void *ud, const sl_sse_event_t *ev)
 
 static int on_stream_data(gw_proxy_t *px, const char *p, size_t n, sl_buf_t *out)
 {
-    feed_t f = {px, out, 0};
-    int r = sl_sse_feed(&px->sse, p, n, on_event, &f);
-    if (r == 0)
-        return 0;
-    if (f.err != 0)
-        return f.err;
-    return r == SL_ETOOBIG ? SL_EUPTOOBIG : SL_EUPSTREAM;
+    return gw_tr_sse_feed(px, p, n, out, on_event);
 }
 
 static int stream_complete(gw_proxy_t *px)
@@ -568,18 +539,10 @@ static int stream_complete(gw_proxy_t *px)
     return !sl_sse_pending(&px->sse) && px->sse_done;
 }
 
-static int response_mode(gw_proxy_t *px)
-{
-    sl_str_t ct = gw_upstream_header(&px->up, "content-type");
-    int ok = px->up.status >= 200 && px->up.status < 300;
-    return ok && sl_str_istarts_with(ct, "text/event-stream") ? GW_RESP_MODE_SSE
-                                                                : GW_RESP_MODE_BUFFER;
-}
-
 const gw_adapter_t gw_adapter_anthropic = {
     .name = "anthropic",
     .build_request = build_request,
-    .response_mode = response_mode,
+    .response_mode = gw_tr_sse_response_mode,
     .on_stream_data = on_stream_data,
     .stream_complete = stream_complete,
     .on_response = on_response,

@@ -409,7 +409,7 @@ int gw_es_encode_headers(sl_buf_t *out, const gw_es_header_t *h, size_t nh, sl_s
 int gw_es_encode(sl_buf_t *out, const sl_str_t *hnames, const sl_str_t *hvalues, size_t nh,
                  sl_str_t payload)
 {
-    gw_es_header_t small[16];
+    gw_es_header_t small[16] = {0};
     gw_es_header_t *h = small;
     if (nh > SL_ARRAY_SIZE(small)) {
         if (nh > SIZE_MAX / sizeof(*h))

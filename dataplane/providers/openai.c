@@ -19,28 +19,31 @@
 
 #define AZURE_DEFAULT_API_VERSION "2024-10-21"
 
-/* Request headers never forwarded upstream. */
-static const sl_str_t dropped[] = {
-    SL_STRLIT("host"),          SL_STRLIT("content-length"),      SL_STRLIT("connection"),
-    SL_STRLIT("keep-alive"),    SL_STRLIT("proxy-authorization"), SL_STRLIT("proxy-connection"),
-    SL_STRLIT("te"),            SL_STRLIT("trailer"),             SL_STRLIT("transfer-encoding"),
-    SL_STRLIT("upgrade"),       SL_STRLIT("expect"),              SL_STRLIT("accept-encoding"),
-    SL_STRLIT("cookie"),        SL_STRLIT("x-forwarded-for"),     SL_STRLIT("forwarded"),
-    SL_STRLIT("authorization"), SL_STRLIT("x-api-key"),           SL_STRLIT("api-key"),
-};
+/* Marks (in px->tr.adapter) a stream whose usage chunk the gateway asked for. */
+static const char usage_asked = 1;
 
-static int forwarded(const gw_proxy_t *px, sl_str_t name)
+/*
+ * Usage is what costs are computed from, and OpenAI sends it at the end of
+ * a stream only when asked: ask for it, and keep the extra chunk from a
+ * client that did not. Only for OpenAI itself, whose API is known to take
+ * stream_options; compatible services vary.
+ */
+static void ask_stream_usage(gw_proxy_t *px)
 {
-    if (sl_str_istarts_with(name, "x-sluice-") || sl_str_istarts_with(name, "x-portkey-"))
-        return 0;
-    if (px->client == GW_CLIENT_ANTHROPIC && sl_str_istarts_with(name, "anthropic-"))
-        return 0;
-    if (px->body_dirty && sl_str_ieq_c(name, "content-type"))
-        return 0; /* set below */
-    for (size_t i = 0; i < SL_ARRAY_SIZE(dropped); i++)
-        if (sl_str_ieq(name, dropped[i]))
-            return 0;
-    return 1;
+    if (!px->stream || px->include_usage || px->client != GW_CLIENT_OPENAI ||
+        (px->endpoint != GW_EP_CHAT && px->endpoint != GW_EP_COMPLETIONS) ||
+        strcmp(px->provider->name, "openai") != 0 || !json_is_object(px->body))
+        return;
+    json_t *so = json_object_get(px->body, "stream_options");
+    if (so != NULL && !json_is_object(so))
+        return; /* the provider will say what is wrong with it */
+    if (so == NULL) {
+        so = json_object();
+        json_object_set_new(px->body, "stream_options", so);
+    }
+    json_object_set_new(so, "include_usage", json_true());
+    px->body_dirty = 1;
+    px->tr.adapter = (void *)&usage_asked;
 }
 
 static int build_request(gw_proxy_t *px)
@@ -50,6 +53,7 @@ static int build_request(gw_proxy_t *px)
     int r = gw_tr_base_url(px, &base);
     if (r != 0)
         return r;
+    ask_stream_usage(px);
     /* Base URLs carry their version segment (".../v1"), so drop the client's. */
     sl_str_t path = req->path;
     if (px->client == GW_CLIENT_ANTHROPIC)
@@ -79,13 +83,15 @@ static int build_request(gw_proxy_t *px)
         gw_tr_set_url(px, base, "%.*s", (int)path.len, path.base);
     }
 
+    /* A /v1/messages body was translated; an OpenAI client's was at most
+     * given stream_options, its headers (Content-Type included) still fit. */
+    int translated = px->client != GW_CLIENT_OPENAI;
     gw_tr_headers_init(px, req->nheaders + 2);
-    for (size_t i = 0; i < req->nheaders; i++)
-        if (forwarded(px, req->headers[i].name))
-            px->up_headers[px->n_up_headers++] = req->headers[i];
+    gw_tr_forward_headers(px, translated);
     gw_tr_auth_header(px);
     if (px->body_dirty) {
-        gw_tr_header_add(px, SL_STRLIT("Content-Type"), SL_STRLIT("application/json"));
+        if (translated)
+            gw_tr_header_add(px, SL_STRLIT("Content-Type"), SL_STRLIT("application/json"));
         return gw_tr_set_body(px, px->body);
     }
     px->up_body = sl_buf_str(&req->body);
@@ -178,6 +184,23 @@ static int checked(const gw_proxy_t *px)
     return px->endpoint == GW_EP_CHAT || px->endpoint == GW_EP_COMPLETIONS;
 }
 
+/*
+ * With include_usage on, OpenAI adds "usage":null to every chunk; a client
+ * that did not ask gets its chunks as they would have been. Compact JSON
+ * as OpenAI writes it; anything else is relayed unchanged.
+ */
+static sl_str_t drop_null_usage(sl_str_t d, char *buf, size_t cap)
+{
+    static const char pat[] = ",\"usage\":null";
+    const char *hit = memmem(d.base, d.len, pat, sizeof(pat) - 1);
+    if (hit == NULL || d.len > cap)
+        return d;
+    size_t pre = (size_t)(hit - d.base), n = sizeof(pat) - 1;
+    memcpy(buf, d.base, pre);
+    memcpy(buf + pre, hit + n, d.len - pre - n);
+    return sl_str(buf, d.len - n);
+}
+
 static int on_event(void *ud, const sl_sse_event_t *ev)
 {
     feed_t *f = ud;
@@ -196,15 +219,25 @@ static int on_event(void *ud, const sl_sse_event_t *ev)
             return 1;
         }
         json_t *u = json_object_get(j, "usage");
-        if (json_is_object(u))
+        if (json_is_object(u)) {
             gw_tr_usage_from_openai(px, u);
+            json_t *ch = json_object_get(j, "choices");
+            if (px->tr.adapter == &usage_asked && json_is_array(ch) && json_array_size(ch) == 0) {
+                json_decref(j); /* asked for by the gateway, not the client */
+                return 0;
+            }
+        }
         if (px->client != GW_CLIENT_OPENAI) {
             f->err = gw_tr_emit_chunk(px, j, f->out); /* steals j */
             return f->err != 0;
         }
         json_decref(j);
     }
-    if (sl_sse_encode(f->out, ev->event, ev->data) != 0) {
+    sl_str_t data = ev->data;
+    char small[4096];
+    if (px->tr.adapter == &usage_asked)
+        data = drop_null_usage(data, small, sizeof(small));
+    if (sl_sse_encode(f->out, ev->event, data) != 0) {
         f->err = SL_EUPTOOBIG;
         return 1;
     }

@@ -6,6 +6,7 @@
 #include "dataplane/providers/translate.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -115,6 +116,51 @@ void gw_tr_header_add(gw_proxy_t *px, sl_str_t name, sl_str_t value)
                                               &px->up_headers_cap);
     h->name = name;
     h->value = sl_str_dup(&px->req->arena, value);
+}
+
+/* Request headers never forwarded upstream. */
+static const sl_str_t dropped[] = {
+    SL_STRLIT("host"),          SL_STRLIT("content-length"),      SL_STRLIT("connection"),
+    SL_STRLIT("keep-alive"),    SL_STRLIT("proxy-authorization"), SL_STRLIT("proxy-connection"),
+    SL_STRLIT("te"),            SL_STRLIT("trailer"),             SL_STRLIT("transfer-encoding"),
+    SL_STRLIT("upgrade"),       SL_STRLIT("expect"),              SL_STRLIT("accept-encoding"),
+    SL_STRLIT("cookie"),        SL_STRLIT("x-forwarded-for"),     SL_STRLIT("forwarded"),
+    SL_STRLIT("authorization"), SL_STRLIT("x-api-key"),           SL_STRLIT("api-key"),
+    SL_STRLIT("x-goog-api-key"),
+};
+
+static int forwarded(const gw_proxy_t *px, sl_str_t name, int translated)
+{
+    /* Other vendors' API headers (organisation ids, SDK telemetry) mean
+     * nothing to a provider of another format. */
+    static const char *const foreign[] = {"openai-", "anthropic-", "x-stainless-"};
+    if (sl_str_istarts_with(name, "x-sluice-") || sl_str_istarts_with(name, "x-portkey-") ||
+        sl_str_istarts_with(name, "x-amz-"))
+        return 0;
+    if (translated) {
+        if (sl_str_ieq_c(name, "content-type") || sl_str_ieq_c(name, "accept"))
+            return 0; /* the body and its answer are the adapter's */
+        for (size_t i = 0; i < SL_ARRAY_SIZE(foreign); i++)
+            if (sl_str_istarts_with(name, foreign[i]))
+                return 0;
+    } else if (px->client == GW_CLIENT_ANTHROPIC && sl_str_istarts_with(name, "anthropic-")) {
+        return 0;
+    }
+    for (size_t i = 0; i < SL_ARRAY_SIZE(dropped); i++)
+        if (sl_str_ieq(name, dropped[i]))
+            return 0;
+    return 1;
+}
+
+void gw_tr_forward_headers(gw_proxy_t *px, int translated)
+{
+    const gw_req_t *req = px->req;
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (forwarded(px, req->headers[i].name, translated)) {
+            gw_http_header_t *h = gw_http_header_push(&px->req->arena, &px->up_headers,
+                                                      &px->n_up_headers, &px->up_headers_cap);
+            *h = req->headers[i];
+        }
 }
 
 /* An Entra ID access token (a JWT) rather than an Azure API key. */
@@ -321,6 +367,52 @@ int gw_tr_emit_done(gw_proxy_t *px, sl_buf_t *out)
     return sl_buf_append_str(out, SL_STRLIT("data: [DONE]\n\n")) == 0 ? 0 : SL_EUPTOOBIG;
 }
 
+/* ---- adapter plumbing ------------------------------------------------------------ */
+
+void *gw_tr_state(gw_proxy_t *px, size_t size)
+{
+    if (px->tr.adapter == NULL) {
+        px->tr.adapter = sl_arena_alloc(&px->req->arena, size, _Alignof(max_align_t));
+        memset(px->tr.adapter, 0, size);
+    }
+    return px->tr.adapter;
+}
+
+int gw_tr_invalid(gw_proxy_t *px, const char *param, const char *msg)
+{
+    px->error_message = msg;
+    px->error_param = param;
+    return SL_EINVAL;
+}
+
+int gw_tr_sse_response_mode(gw_proxy_t *px)
+{
+    sl_str_t ct = gw_upstream_header(&px->up, "content-type");
+    int ok = px->up.status >= 200 && px->up.status < 300;
+    return ok && sl_str_istarts_with(ct, "text/event-stream") ? GW_RESP_MODE_SSE
+                                                                : GW_RESP_MODE_BUFFER;
+}
+
+int gw_tr_sse_feed(gw_proxy_t *px, const char *p, size_t n, sl_buf_t *out,
+                   int (*on_event)(void *ud, const sl_sse_event_t *ev))
+{
+    gw_tr_feed_t f = {px, out, 0};
+    int r = sl_sse_feed(&px->sse, p, n, on_event, &f);
+    if (r == 0)
+        return 0;
+    if (f.err != 0)
+        return f.err;
+    return r == SL_ETOOBIG ? SL_EUPTOOBIG : SL_EUPSTREAM;
+}
+
+int gw_tr_feed_emit(gw_tr_feed_t *f, json_t *chunk)
+{
+    int r = gw_tr_emit_chunk(f->px, chunk, f->out);
+    if (r != 0)
+        f->err = r;
+    return r;
+}
+
 /* ---- usage and helpers -------------------------------------------------------- */
 
 static long long int_at(const json_t *o, const char *k)
@@ -338,6 +430,9 @@ void gw_tr_usage_from_openai(gw_proxy_t *px, const json_t *u)
     g->reasoning_tokens =
         int_at(json_object_get(u, "completion_tokens_details"), "reasoning_tokens");
     g->cache_write_tokens = int_at(u, "cache_creation_input_tokens");
+    if (json_object_get(u, "prompt_tokens") == NULL &&
+        json_object_get(u, "completion_tokens") == NULL)
+        g->prompt_tokens = int_at(u, "total_tokens"); /* embeddings APIs (Voyage) */
     g->set = 1;
 }
 

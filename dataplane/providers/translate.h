@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "common/buf.h"
+#include "common/sse.h"
 #include "dataplane/proxy/stage.h"
 
 /* ---- building the upstream request ------------------------------------- */
@@ -44,6 +45,17 @@ int gw_tr_token_ok(sl_str_t v);
 void gw_tr_headers_init(gw_proxy_t *px, size_t extra);
 /** Appends one upstream header (name and value copied into the arena). */
 void gw_tr_header_add(gw_proxy_t *px, sl_str_t name, sl_str_t value);
+/**
+ * Forwards the client's own headers (tracing, user agent, provider extras
+ * such as Cohere's X-Client-Name): all but hop-by-hop ones, what the upstream
+ * client manages, the gateway's (x-sluice-*, x-portkey-*), the client's
+ * credentials (the key goes in the provider's style) and x-amz-*. For a
+ * translated request (`translated`: the body is the adapter's) also
+ * Content-Type, Accept and other vendors' API headers (openai-*,
+ * anthropic-*, x-stainless-*); the anthropic adapter adds its own.
+ */
+void gw_tr_forward_headers(gw_proxy_t *px, int translated);
+
 /**
  * Adds the provider's auth header for px->api_key in the provider's style
  * (bearer, x-api-key, api-key, x-goog-api-key). SIGV4 and QUERY_KEY are the
@@ -92,6 +104,32 @@ int gw_tr_emit_done(gw_proxy_t *px, sl_buf_t *out);
 
 /** A chunk skeleton {"choices":[{"index":0,"delta":{}}]}; *delta gets the delta object. */
 json_t *gw_tr_chunk_new(json_t **delta);
+
+/* ---- what every adapter's plumbing shares -------------------------------- */
+
+/** The adapter's per-request state: `size` zeroed bytes in the arena, made on first use. */
+void *gw_tr_state(gw_proxy_t *px, size_t size);
+/** A request the format cannot express: sets the message and param, returns SL_EINVAL. */
+int gw_tr_invalid(gw_proxy_t *px, const char *param, const char *msg);
+/** GW_RESP_MODE_SSE for a 2xx text/event-stream answer, else GW_RESP_MODE_BUFFER. */
+int gw_tr_sse_response_mode(gw_proxy_t *px);
+
+/* What an SSE adapter's event callback gets: stop with f->err = SL_E*. */
+typedef struct {
+    gw_proxy_t *px;
+    sl_buf_t *out;
+    int err;
+} gw_tr_feed_t;
+
+/**
+ * Feeds stream bytes to px->sse; on_event(ud = gw_tr_feed_t *) runs per
+ * event and returns nonzero to stop (with f->err set). 0, the callback's
+ * error, SL_EUPTOOBIG for an oversized event or SL_EUPSTREAM for bad framing.
+ */
+int gw_tr_sse_feed(gw_proxy_t *px, const char *p, size_t n, sl_buf_t *out,
+                   int (*on_event)(void *ud, const sl_sse_event_t *ev));
+/** gw_tr_emit_chunk into f->out; a failure is kept in f->err and returned. */
+int gw_tr_feed_emit(gw_tr_feed_t *f, json_t *chunk);
 
 /* ---- usage and small JSON helpers ---------------------------------------- */
 

@@ -121,6 +121,21 @@ static void record(gw_proxy_t *px, int status)
     span_end(px);
     gw_metrics_request(req->worker->metrics, px->provider_name, px->model, status,
                        uv_hrtime() - req->t_start, px->overhead_ns);
+    if (px->provider_error.len > 0 && sl_log_level >= SL_LOG_INFO) {
+        /* The provider's own words, one line, no control bytes. */
+        char e[512];
+        size_t n = px->provider_error.len < sizeof(e) ? px->provider_error.len : sizeof(e) - 1;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)px->provider_error.base[i];
+            e[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+        }
+        sl__log(SL_LOG_INFO, &req->log, 0, "provider answered %d%s: %.*s", px->up.status,
+                px->retryable ? " (retryable)" : "", (int)n, e);
+    }
+    if (px->usage.set)
+        gw_metrics_tokens(req->worker->metrics, px->provider_name, px->model, status,
+                          (uint64_t)px->usage.prompt_tokens, (uint64_t)px->usage.completion_tokens,
+                          (uint64_t)px->usage.cached_tokens);
     if (sl_log_level >= SL_LOG_DEBUG)
         sl__log(SL_LOG_DEBUG, &req->log, 0, "%s %.*s (%s) -> %d, %llu us overhead, metadata=%.*s",
                 http_method_str(req->method), (int)req->path.len, req->path.base,
@@ -297,6 +312,12 @@ static void on_up_done(gw_upstream_t *up, int err)
         gw_metrics_upstream_error(req->worker->metrics, px->provider_name, error_kind(err));
     switch (px->mode) {
     case GW_RESP_MODE_SSE:
+        if (err == 0 && px->stream_err == 0 && px->adapter->stream_end != NULL) {
+            sl_buf_reset(&px->out);
+            px->stream_err = px->adapter->stream_end(px, &px->out);
+            if (px->out.len > 0)
+                gw_http_stream_write(req, px->out.base, px->out.len);
+        }
         if (err == 0 && px->stream_err == 0 && px->adapter->stream_complete(px)) {
             gw_http_stream_end(req);
             record(px, up->status);

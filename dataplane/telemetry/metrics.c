@@ -22,6 +22,7 @@ typedef struct {
     char model[96];
     int status;
     uint64_t count;
+    uint64_t tokens[3]; /* prompt, completion, cached prompt */
 } series_t;
 
 typedef struct {
@@ -134,6 +135,20 @@ void gw_metrics_request(gw_metrics_t *m, sl_str_t provider, sl_str_t model, int 
     pthread_mutex_unlock(&m->lock);
 }
 
+void gw_metrics_tokens(gw_metrics_t *m, sl_str_t provider, sl_str_t model, int status,
+                       uint64_t prompt, uint64_t completion, uint64_t cached)
+{
+    char p[48], mo[96];
+    copy_label(p, sizeof(p), provider);
+    copy_label(mo, sizeof(mo), model);
+    pthread_mutex_lock(&m->lock);
+    series_t *c = series_slot(m, p, mo, status);
+    c->tokens[0] += prompt;
+    c->tokens[1] += completion;
+    c->tokens[2] += cached;
+    pthread_mutex_unlock(&m->lock);
+}
+
 void gw_metrics_upstream_error(gw_metrics_t *m, sl_str_t provider, const char *kind)
 {
     char p[48];
@@ -178,12 +193,13 @@ int gw_metrics_render(sl_buf_t *out, gw_metrics_t *const *ms, const unsigned *op
         conns += open_conns[w];
         infl += inflight[w];
         pthread_mutex_lock(&m->lock);
-        for (size_t i = 0; i < m->nseries; i++)
-            series_slot(&sum, m->series[i].provider, m->series[i].model, m->series[i].status)
-                ->count += m->series[i].count;
-        for (size_t i = 0; i < m->nother; i++)
-            series_slot(&sum, m->other[i].provider, m->other[i].model, m->other[i].status)
-                ->count += m->other[i].count;
+        for (size_t i = 0; i < m->nseries + m->nother; i++) {
+            const series_t *from = i < m->nseries ? &m->series[i] : &m->other[i - m->nseries];
+            series_t *to = series_slot(&sum, from->provider, from->model, from->status);
+            to->count += from->count;
+            for (int k = 0; k < 3; k++)
+                to->tokens[k] += from->tokens[k];
+        }
         for (size_t i = 0; i < m->nerrs; i++) {
             size_t j;
             for (j = 0; j < sum.nerrs; j++)
@@ -216,6 +232,19 @@ int gw_metrics_render(sl_buf_t *out, gw_metrics_t *const *ms, const unsigned *op
     for (size_t i = 0; i < sum.nother; i++)
         APPENDF("sluice_requests_total{provider=\"other\",model=\"other\",status=\"%d\"} %llu\n",
                 sum.other[i].status, (unsigned long long)sum.other[i].count);
+    APPENDF("# HELP sluice_tokens_total Tokens the providers counted, by provider, model, "
+            "status and type (cached: prompt tokens read from the provider's cache).\n");
+    APPENDF("# TYPE sluice_tokens_total counter\n");
+    static const char *const ttype[3] = {"prompt", "completion", "cached"};
+    for (size_t i = 0; i < sum.nseries + sum.nother; i++) {
+        const series_t *c = i < sum.nseries ? &sum.series[i] : &sum.other[i - sum.nseries];
+        for (int k = 0; k < 3; k++)
+            if (c->tokens[k] > 0)
+                APPENDF("sluice_tokens_total{provider=\"%s\",model=\"%s\",status=\"%d\","
+                        "type=\"%s\"} %llu\n",
+                        c->provider, c->model, c->status, ttype[k],
+                        (unsigned long long)c->tokens[k]);
+    }
     APPENDF("# HELP sluice_request_duration_seconds Time from request to response end.\n");
     APPENDF("# TYPE sluice_request_duration_seconds histogram\n");
     uint64_t cum = 0;

@@ -23,6 +23,9 @@ void gw_metrics_free(gw_metrics_t *m);
 /** One finished request: latency and the gateway's own overhead, in ns. */
 void gw_metrics_request(gw_metrics_t *m, sl_str_t provider, sl_str_t model, int status,
                         uint64_t latency_ns, uint64_t overhead_ns);
+/** Tokens of one answer, as the provider counted them (normalised usage). */
+void gw_metrics_tokens(gw_metrics_t *m, sl_str_t provider, sl_str_t model, int status,
+                       uint64_t prompt, uint64_t completion, uint64_t cached);
 /** An upstream failure by kind ("connect", "timeout", "stream", "forbidden", ...). */
 void gw_metrics_upstream_error(gw_metrics_t *m, sl_str_t provider, const char *kind);
 

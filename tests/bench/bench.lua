@@ -8,6 +8,7 @@
 --                     BENCH_PACE_MS milliseconds (wrk2-style fixed schedule,
 --                     built on wrk's delay() hook; Debian's wrk has no -R)
 --   BENCH_OVERHEAD    if set, collect the x-sluice-overhead-us response header
+--   BENCH_PROVIDER    x-sluice-provider (default openai)
 --
 -- done() prints one machine-readable line: "BENCH key=value ...".
 
@@ -15,7 +16,9 @@ wrk.method = "POST"
 wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello, how are you?"}],"max_tokens":32}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-bench"
-wrk.headers["x-sluice-provider"] = "openai"
+-- BENCH_PROVIDER=anthropic: the same OpenAI request, translated by Sluice to
+-- Anthropic's Messages API (the mock's /v1/messages) and back.
+wrk.headers["x-sluice-provider"] = os.getenv("BENCH_PROVIDER") or "openai"
 wrk.headers["x-sluice-custom-host"] = (os.getenv("BENCH_MOCK_BASE") or "http://127.0.0.1:9") .. "/v1"
 
 local threads = {}

@@ -31,6 +31,7 @@ CONNS=64
 PACE_MS=5
 IDLE_CONNS=1000
 STREAM_CHUNKS=1000
+TTFT_N=200
 DOC=$root/docs/benchmarks.md
 COMMAND="bash tests/bench/run.sh ${1:-build/release}"
 
@@ -317,6 +318,22 @@ for round in $(seq "$ROUNDS"); do
         fi
     done
 done
+
+# ---- provider translation (Anthropic) ------------------------------------------
+# The same paced OpenAI request through Sluice to the mock's Anthropic
+# Messages endpoint (translated both ways), against the OpenAI passthrough
+# above; then time to first token of a stream, Anthropic upstream translated
+# to OpenAI chunks, against the same stream read from the mock directly.
+for round in $(seq "$ROUNDS"); do
+    check_alive
+    echo "bench: round $round/$ROUNDS: paced latency sluice_anthropic (translated)" >&2
+    BENCH_PROVIDER=anthropic BENCH_PACE_MS=$PACE_MS BENCH_OVERHEAD=1 \
+        run_wrk "paced.r$round.sluice_anthropic" "${URL[sluice]}" -t1 -c1 -d${DUR}s >&2
+done
+check_alive
+echo "bench: time to first token, Anthropic stream direct and translated" >&2
+$PIN_LOAD python3 "$here/bench.py" ttft --gw-port "$GW_PORT" --mock-base "$MOCK_BASE" \
+    --n "$TTFT_N" >>"$results"
 
 # ---- 1,000 idle keep-alive connections --------------------------------------
 check_alive

@@ -1,13 +1,21 @@
 /**
  * The mock LLM provider: a single-threaded libuv HTTP/1.1 server that imitates
- * provider APIs (OpenAI first; others are added as one file per API format).
+ * provider APIs, one file per API format.
  *
  * Layout:
- *   mock_server.c  sockets, HTTP parsing, pipelining, timers, fault injection
- *   mock_record.c  the request recorder and the /__mock/ admin API
- *   mock_util.c    byte buffers, JSON string escaping, base64, small parsers
- *   mock_openai.c  the OpenAI API format (one mock_format_t)
- *   main.c         command line only
+ *   mock_server.c     sockets, HTTP parsing, pipelining, timers, fault injection
+ *   mock_record.c     the request recorder and the /__mock/ admin API
+ *   mock_util.c       byte buffers, JSON string escaping, base64, small parsers
+ *   mock_chat.c       what every chat format shares: token counts, text pieces,
+ *                     tool arguments from a JSON schema, fake embeddings
+ *   mock_openai.c     OpenAI (also Voyage and Jina embeddings on /v1/embeddings)
+ *   mock_azure.c      Azure OpenAI (the OpenAI handlers behind Azure's paths)
+ *   mock_anthropic.c  Anthropic Messages
+ *   mock_gemini.c     Google Gemini API and Vertex AI generateContent
+ *   mock_cohere.c     Cohere v2 chat and embed
+ *   mock_bedrock.c    AWS Bedrock Converse, ConverseStream (event stream) and
+ *                     InvokeModel embeddings
+ *   main.c            command line only
  *
  * Threads: everything runs on the loop thread; nothing here is thread safe.
  * Failure: allocations of fixed or output size abort on failure (this is a
@@ -98,6 +106,8 @@ typedef struct mock_faults_s {
     mock_str_t content;      /* x-mock-content: reply text override */
     int64_t chunks;          /* x-mock-chunks: content pieces in a stream, -1 if absent */
     mock_str_t tool_call;    /* x-mock-tool-call: reply with a call to this tool */
+    mock_str_t stream_error; /* x-mock-stream-error: error event mid-stream; NULL if absent */
+    bool malformed_crc;      /* x-mock-malformed: crc (event-stream frames only) */
 } mock_faults_t;
 
 /**
@@ -141,6 +151,7 @@ typedef struct mock_resp_s {
     int status;                      /* 200 on entry */
     const char *content_type;        /* static string; "application/json" on entry */
     mock_buf_t *body;                /* borrowed server scratch buffer, empty on entry */
+    mock_buf_t *headers;             /* borrowed scratch: extra "name: value\r\n" lines */
     const mock_stream_ops_t *stream; /* set to stream the reply instead of sending body */
     void *stream_state;              /* owned by the stream once set */
 } mock_resp_t;
@@ -150,6 +161,12 @@ typedef struct mock_resp_s {
  * x-mock-malformed (the second event's data is cut in half). */
 void mock_sse_emit(const mock_req_t *req, mock_buf_t *out, const char *event, const char *data,
                    size_t len);
+/** mock_sse_emit with another line end: "\r\n" gives "data: <data>\r\n\r\n". */
+void mock_sse_emit_eol(const mock_req_t *req, mock_buf_t *out, const char *event, const char *data,
+                       size_t len, const char *eol);
+/** Appends an event's payload with the x-mock-timestamps and x-mock-malformed
+ * treatment of mock_sse_emit, for streams that are not SSE. */
+void mock_emit_payload(const mock_req_t *req, mock_buf_t *out, const char *data, size_t len);
 
 /* ---- API formats ---------------------------------------------------------- */
 
@@ -160,6 +177,8 @@ typedef void (*mock_handler_fn)(mock_req_t *req, mock_resp_t *resp);
 
 typedef struct mock_route_s {
     int method; /* enum http_method */
+    /* A '*' matches one or more characters other than '/' (the model in
+     * "/v1beta/models/" "*:generateContent"); the rest matches itself. */
     const char *path;
     unsigned flags;
     mock_handler_fn handler;
@@ -187,6 +206,127 @@ typedef struct mock_format_s {
 } mock_format_t;
 
 extern const mock_format_t mock_openai_format;
+extern const mock_format_t mock_azure_format;
+extern const mock_format_t mock_anthropic_format;
+extern const mock_format_t mock_gemini_format;
+extern const mock_format_t mock_cohere_format;
+extern const mock_format_t mock_bedrock_format;
+
+/** The OpenAI handlers, shared with mock_azure.c. */
+typedef struct mock_openai_opts_s {
+    mock_str_t model; /* used when the body has no "model"; base NULL makes it required */
+    bool azure;       /* add Azure's content filter results */
+} mock_openai_opts_t;
+
+void mock__openai_chat(mock_req_t *req, mock_resp_t *resp, const mock_openai_opts_t *o);
+void mock__openai_completions(mock_req_t *req, mock_resp_t *resp, const mock_openai_opts_t *o);
+void mock__openai_embeddings(mock_req_t *req, mock_resp_t *resp, const mock_openai_opts_t *o);
+/** Writes an OpenAI error object ("param" and "code" may be NULL). */
+void mock__openai_error_reply(mock_resp_t *resp, int status, const char *message, const char *type,
+                              const char *param, const char *code);
+
+/* ---- what the chat formats share (mock_chat.c) ------------------------------ */
+
+/** The reply text when x-mock-content is absent. */
+#define MOCK_DEFAULT_TEXT "This is a mock response."
+
+uint64_t mock_count_chars(const char *s, size_t n); /* UTF-8 code points */
+uint64_t mock_count_words(const char *s, size_t n); /* runs of non-blanks */
+/** chars / 4, at least 1: the input token count of every format. */
+uint64_t mock_tokens_from_chars(uint64_t chars);
+/** Characters of a JSON string, or 0 for anything else. */
+uint64_t mock_json_chars(const json_t *s);
+/** x-mock-content, or MOCK_DEFAULT_TEXT. */
+mock_str_t mock_reply_text(const mock_req_t *req);
+/** The first max_words words of text (blanks between them kept); sets
+ * *truncated when words were dropped. */
+mock_str_t mock_truncate_words(mock_str_t text, uint64_t max_words, bool *truncated);
+
+/**
+ * A reply text cut into stream pieces. The text is split into tokens, each a
+ * word with the blanks before it. With n_pieces <= tokens the tokens are
+ * grouped evenly; with more, the text repeats one token per piece. Pieces are
+ * computed on demand, so a million pieces cost nothing but the token table.
+ */
+typedef struct mock_pieces_s {
+    mock_buf_t text; /* owned copy */
+    size_t *tokens;  /* owned: start of each token, then the text length */
+    size_t n_tokens;
+    uint64_t n_pieces;
+} mock_pieces_t;
+
+/** chunks < 0 gives one piece per token. */
+void mock_pieces_init(mock_pieces_t *p, mock_str_t text, int64_t chunks);
+void mock_pieces_dispose(mock_pieces_t *p);
+/** Appends piece i as a JSON string. */
+void mock_pieces_append(const mock_pieces_t *p, uint64_t i, mock_buf_t *out);
+/** The output token count: words of the text, or n_pieces when the text repeats. */
+uint64_t mock_pieces_output_tokens(const mock_pieces_t *p);
+/** Output tokens carried by pieces 0..i (for cumulative usage), capped by the total. */
+uint64_t mock_pieces_tokens_upto(const mock_pieces_t *p, uint64_t i);
+
+/**
+ * Appends the arguments a tool is called with: a compact JSON object with one
+ * value per property of the JSON schema, in schema order (enum: its first
+ * value; string "mock"; integer and number 1; boolean true; array []; object:
+ * the same rule one level down, up to 4 levels; anything else null). A
+ * missing or property-less schema gives {}.
+ */
+void mock_tool_args(const json_t *schema, mock_buf_t *out);
+/** Splits a JSON text in n pieces on character boundaries; piece i is [*from, *to). */
+void mock_split_piece(const mock_buf_t *s, uint64_t i, uint64_t n, size_t *from, size_t *to);
+/** How many argument pieces a streamed tool call is cut into (3, fewer for short ones). */
+uint64_t mock_arg_pieces(const mock_buf_t *args);
+
+/** Appends a compact JSON encoding of v. */
+void mock_buf_append_json(mock_buf_t *b, const json_t *v);
+void mock_buf_append_json_cstr(mock_buf_t *b, const char *s);
+/** Appends "00000000-0000-4000-8000-<n as 12 decimal digits>", a UUID-shaped id. */
+void mock_buf_append_uuid(mock_buf_t *b, uint64_t n);
+/** Appends s with %XX escapes decoded. */
+void mock_buf_append_pct_decoded(mock_buf_t *b, const char *s, size_t n);
+/** The value of query parameter name (not decoded), base NULL if absent. */
+mock_str_t mock_query_param(const mock_req_t *req, const char *name);
+/** True if x-mock-stream-error asks for the default error ("1" or "true"). */
+bool mock_stream_error_default(const mock_req_t *req);
+
+/** Default embedding size of every format, unless the request asks for another. */
+#define MOCK_EMBED_DIMS 8
+#define MOCK_EMBED_MAX_DIMS 65536
+/** Fills v with a unit vector derived from seed. */
+void mock_fake_embedding(uint64_t seed, float *v, size_t dims);
+/** Appends v as a JSON array of floats ("%.9g"). */
+void mock_buf_append_floats(mock_buf_t *b, const float *v, size_t dims);
+/** Appends v as base64 of little-endian float32. */
+void mock_buf_append_floats_b64(mock_buf_t *b, const float *v, size_t dims);
+
+/** Embedding value types of Cohere, Voyage and Jina. */
+typedef enum mock_embed_type_e {
+    MOCK_EMBED_FLOAT,
+    MOCK_EMBED_INT8,    /* round(v * 127) */
+    MOCK_EMBED_UINT8,   /* round((v + 1) * 127.5) */
+    MOCK_EMBED_BINARY,  /* sign bits packed 8 per byte, first in the high bit, minus 128 */
+    MOCK_EMBED_UBINARY, /* the same bytes, unsigned */
+} mock_embed_type_t;
+
+/** "float", "int8", "uint8", "binary" or "ubinary". */
+bool mock_embed_type_parse(const char *s, mock_embed_type_t *out);
+/** Appends v as a JSON array of that type, or with base64 as a JSON string:
+ * base64 of float32 little-endian for floats, of one byte per value otherwise. */
+void mock_buf_append_embedding(mock_buf_t *b, const float *v, size_t dims, mock_embed_type_t type,
+                               bool base64);
+
+/* ---- AWS Signature Version 4 (mock_bedrock.c) ------------------------------ */
+
+/** The parts of a SigV4 "Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=...,
+ * Signature=..." header. */
+typedef struct mock_sigv4_s {
+    mock_str_t access_key, date, region, service, signed_headers, signature;
+} mock_sigv4_t;
+
+/** Splits an AWS4-HMAC-SHA256 Authorization value; false if it is not one. The
+ * parts borrow from auth. Format only: the signature is never verified. */
+bool mock_sigv4_parse(mock_str_t auth, mock_sigv4_t *out);
 
 /* ---- recorder (mock_record.c) --------------------------------------------- */
 

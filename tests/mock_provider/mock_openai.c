@@ -2,19 +2,25 @@
  * The OpenAI API format: chat completions, legacy completions, embeddings,
  * models, images, speech and transcriptions, with OpenAI's error objects.
  *
+ * /v1/embeddings also answers for Voyage and Jina, whose embeddings APIs sit
+ * on the same path: the model name ("voyage-*", "jina-*") selects their
+ * request parameters, response shape and {"detail": ...} errors.
+ *
+ * The chat, completions and embeddings handlers are shared with mock_azure.c,
+ * which passes the deployment as the default model and asks for Azure's
+ * content filter results.
+ *
  * Replies are written with plain appends instead of building jansson trees,
  * because the chat completion path is what the benchmark hammers; jansson is
  * only used (by the server) to read the request body.
  */
 #include <http_parser.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "tests/mock_provider/mock.h"
 
-#define DEFAULT_TEXT "This is a mock response."
 #define TOOL_ARGUMENTS "{}"
 
 /* A 1x1 transparent PNG, the b64_json image of every generation. */
@@ -27,14 +33,56 @@
     "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"                    \
     "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}"
 
-static void append_cstr(mock_buf_t *b, const char *s)
-{
-    mock_buf_append_json_str(b, s, strlen(s));
-}
+/* Azure's content filter verdicts: everything safe. */
+#define AZURE_FILTERS                                                                              \
+    "{\"hate\":{\"filtered\":false,\"severity\":\"safe\"},"                                        \
+    "\"self_harm\":{\"filtered\":false,\"severity\":\"safe\"},"                                    \
+    "\"sexual\":{\"filtered\":false,\"severity\":\"safe\"},"                                       \
+    "\"violence\":{\"filtered\":false,\"severity\":\"safe\"}}"
+#define AZURE_PROMPT_FILTERS                                                                       \
+    "\"prompt_filter_results\":[{\"prompt_index\":0,"                                              \
+    "\"content_filter_results\":" AZURE_FILTERS "}]"
+
+#define STREAM_ERROR_MESSAGE                                                                       \
+    "The server had an error while processing your request. Sorry about that!"
 
 static void append_json_string_value(mock_buf_t *b, const json_t *s)
 {
     mock_buf_append_json_str(b, json_string_value(s), json_string_length(s));
+}
+
+/* ---- embeddings flavours ------------------------------------------------------- */
+
+typedef enum flavor_e { FLAVOR_OPENAI, FLAVOR_VOYAGE, FLAVOR_JINA } flavor_t;
+
+static flavor_t flavor_of_model(const json_t *model)
+{
+    const char *m = json_string_value(model);
+
+    if (m == NULL)
+        return FLAVOR_OPENAI;
+    if (strncmp(m, "voyage", 6) == 0)
+        return FLAVOR_VOYAGE;
+    if (strncmp(m, "jina", 4) == 0)
+        return FLAVOR_JINA;
+    return FLAVOR_OPENAI;
+}
+
+/* Errors are written before the body is parsed (missing key, injected
+ * status), so the embeddings flavour is read from the raw body here. */
+static flavor_t flavor_of_request(const mock_req_t *req)
+{
+    static const char path[] = "/v1/embeddings";
+    flavor_t f;
+
+    if (req->path.len != sizeof(path) - 1 || memcmp(req->path.base, path, sizeof(path) - 1) != 0)
+        return FLAVOR_OPENAI;
+    if (req->json != NULL)
+        return flavor_of_model(json_object_get(req->json, "model"));
+    json_t *root = json_loadb(req->body.base ? req->body.base : "", req->body.len, 0, NULL);
+    f = flavor_of_model(json_object_get(root, "model"));
+    json_decref(root);
+    return f;
 }
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -51,18 +99,36 @@ static void error_reply(mock_resp_t *resp, int status, const char *message, size
     MOCK_BUF_LIT(b, "{\"error\":{\"message\":");
     mock_buf_append_json_str(b, message, message_len);
     MOCK_BUF_LIT(b, ",\"type\":");
-    append_cstr(b, type);
+    mock_buf_append_json_cstr(b, type);
     MOCK_BUF_LIT(b, ",\"param\":");
     if (param != NULL)
-        append_cstr(b, param);
+        mock_buf_append_json_cstr(b, param);
     else
         MOCK_BUF_LIT(b, "null");
     MOCK_BUF_LIT(b, ",\"code\":");
     if (code != NULL)
-        append_cstr(b, code);
+        mock_buf_append_json_cstr(b, code);
     else
         MOCK_BUF_LIT(b, "null");
     MOCK_BUF_LIT(b, "}}");
+}
+
+void mock__openai_error_reply(mock_resp_t *resp, int status, const char *message, const char *type,
+                              const char *param, const char *code)
+{
+    error_reply(resp, status, message, strlen(message), type, param, code);
+}
+
+/* Voyage's and Jina's errors: FastAPI's {"detail": "..."}. */
+static void detail_reply(mock_resp_t *resp, int status, const char *message)
+{
+    resp->status = status;
+    resp->content_type = "application/json";
+    resp->stream = NULL;
+    resp->body->len = 0;
+    MOCK_BUF_LIT(resp->body, "{\"detail\":");
+    mock_buf_append_json_cstr(resp->body, message);
+    MOCK_BUF_LIT(resp->body, "}");
 }
 
 static void invalid_request(mock_resp_t *resp, const char *message, const char *param,
@@ -80,11 +146,41 @@ static void missing_param(mock_resp_t *resp, const char *param)
                 "missing_required_parameter");
 }
 
+static void detail_error(mock_req_t *req, mock_resp_t *resp, mock_err_kind_t kind, int status)
+{
+    char msg[128];
+
+    switch (kind) {
+    case MOCK_ERR_AUTH:
+        detail_reply(resp, 401, "Provided API key is invalid.");
+        return;
+    case MOCK_ERR_BAD_JSON:
+        detail_reply(resp, 400, "Request body is not valid JSON.");
+        return;
+    case MOCK_ERR_NOT_FOUND:
+        detail_reply(resp, 404, "Not Found");
+        return;
+    case MOCK_ERR_INJECTED:
+        break;
+    }
+    if (status == 429)
+        snprintf(msg, sizeof(msg), "%s", "Rate limit exceeded (mock). Please retry later.");
+    else if (status >= 500)
+        snprintf(msg, sizeof(msg), "Internal server error (mock %d).", status);
+    else
+        snprintf(msg, sizeof(msg), "Mock error %d (x-mock-status).", status);
+    detail_reply(resp, status, msg);
+}
+
 static void openai_error(mock_req_t *req, mock_resp_t *resp, mock_err_kind_t kind, int status)
 {
     char msg[512];
     int n;
 
+    if (flavor_of_request(req) != FLAVOR_OPENAI) {
+        detail_error(req, resp, kind, status);
+        return;
+    }
     switch (kind) {
     case MOCK_ERR_AUTH:
         n = snprintf(msg, sizeof(msg), "%s",
@@ -170,39 +266,6 @@ static void openai_headers(const mock_req_t *req, mock_buf_t *out)
 
 /* ---- text helpers -------------------------------------------------------------- */
 
-static bool is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-static uint64_t count_chars(const char *s, size_t n)
-{
-    uint64_t chars = 0;
-
-    for (size_t i = 0; i < n; i++)
-        chars += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return chars;
-}
-
-static uint64_t count_words(const char *s, size_t n)
-{
-    uint64_t words = 0;
-    bool in_word = false;
-
-    for (size_t i = 0; i < n; i++) {
-        bool sp = is_space(s[i]);
-        if (!sp && !in_word)
-            words++;
-        in_word = !sp;
-    }
-    return words;
-}
-
-static uint64_t tokens_from_chars(uint64_t chars)
-{
-    return chars / 4 > 0 ? chars / 4 : 1;
-}
-
 /* Characters of a message content: a string, or an array of parts with "text". */
 static uint64_t content_chars(const json_t *content)
 {
@@ -210,23 +273,14 @@ static uint64_t content_chars(const json_t *content)
     size_t i;
 
     if (json_is_string(content))
-        return count_chars(json_string_value(content), json_string_length(content));
+        return mock_json_chars(content);
     if (!json_is_array(content))
         return 0;
     for (i = 0; i < json_array_size(content); i++) {
         const json_t *part = json_array_get(content, i);
-        json_t *text = json_object_get(part, "text");
-        if (json_is_string(text))
-            chars += count_chars(json_string_value(text), json_string_length(text));
+        chars += mock_json_chars(json_object_get(part, "text"));
     }
     return chars;
-}
-
-static mock_str_t reply_text(const mock_req_t *req)
-{
-    if (req->faults.content.base != NULL)
-        return req->faults.content;
-    return (mock_str_t){DEFAULT_TEXT, sizeof(DEFAULT_TEXT) - 1};
 }
 
 static bool include_usage(const json_t *root)
@@ -249,27 +303,51 @@ static void append_usage(mock_buf_t *b, bool chat, uint64_t p, uint64_t c)
     MOCK_BUF_LIT(b, "}");
 }
 
+/* The model of the reply (borrowed, not escaped): the body's, else the
+ * caller's default. Returns false (after answering 400) when there is neither. */
+static bool reply_model(const mock_req_t *req, mock_resp_t *resp, const mock_openai_opts_t *o,
+                        mock_str_t *model)
+{
+    json_t *m = json_object_get(req->json, "model");
+
+    if (json_is_string(m)) {
+        *model = (mock_str_t){json_string_value(m), json_string_length(m)};
+        return true;
+    }
+    if (o->model.base != NULL) {
+        *model = o->model;
+        return true;
+    }
+    invalid_request(resp, "you must provide a model parameter", NULL, NULL);
+    return false;
+}
+
 /* ---- streams ---------------------------------------------------------------------- */
 
-typedef enum phase_e { PH_ROLE, PH_PIECES, PH_FINISH, PH_USAGE, PH_DONE, PH_END } phase_t;
+typedef enum phase_e {
+    PH_AZURE_PROMPT,
+    PH_ROLE,
+    PH_PIECES,
+    PH_ERROR,
+    PH_FINISH,
+    PH_USAGE,
+    PH_DONE,
+    PH_END
+} phase_t;
 
-/*
- * One chat or text completion stream. The reply text is cut into tokens, each
- * a word with the blanks before it; piece i of n is computed on demand, so
- * x-mock-chunks: 1000000 costs no memory beyond the token table.
- */
+/* One chat or text completion stream; pieces are computed on demand. */
 typedef struct oa_stream_s {
     bool chat;
     bool include_usage;
     bool tool;
+    bool azure;
+    bool stream_error; /* x-mock-stream-error: an error event after two pieces */
     phase_t phase;
     mock_buf_t prefix;    /* owned: the chunk object up to and including "choices": */
     mock_buf_t json;      /* owned: one event being built */
-    mock_buf_t text;      /* owned: copy of the reply text */
     mock_buf_t tool_name; /* owned: JSON-quoted tool name */
-    size_t *tokens;       /* owned: start of each token, plus text length at the end */
-    size_t n_tokens;
-    uint64_t n_pieces, next_piece;
+    mock_pieces_t pieces; /* owned */
+    uint64_t next_piece;
     uint64_t id;
     uint64_t prompt_tokens, completion_tokens;
 } oa_stream_t;
@@ -280,66 +358,23 @@ static void stream_free(void *state)
 
     mock_buf_dispose(&st->prefix);
     mock_buf_dispose(&st->json);
-    mock_buf_dispose(&st->text);
     mock_buf_dispose(&st->tool_name);
-    free(st->tokens);
+    mock_pieces_dispose(&st->pieces);
     free(st);
 }
 
-static void split_tokens(oa_stream_t *st)
+/* Closes a chat choice; Azure adds its filter verdicts (empty on the role and
+ * finish chunks, as Azure sends them). */
+static void choice_tail(const oa_stream_t *st, mock_buf_t *j, bool content)
 {
-    const char *s = st->text.base;
-    size_t n = st->text.len, i = 0, k = 0;
-
-    st->tokens = malloc(sizeof(size_t) * (count_words(s, n) + 2));
-    if (st->tokens == NULL)
-        abort();
-    while (i < n) {
-        size_t start = i;
-        while (i < n && is_space(s[i]))
-            i++;
-        if (i == n && k > 0)
-            break; /* trailing blanks stay with the last token */
-        while (i < n && !is_space(s[i]))
-            i++;
-        st->tokens[k++] = start;
+    if (st->azure) {
+        if (content)
+            MOCK_BUF_LIT(j, ",\"content_filter_results\":" AZURE_FILTERS);
+        else
+            MOCK_BUF_LIT(j, ",\"content_filter_results\":{}");
     }
-    st->tokens[k] = n;
-    st->n_tokens = k;
+    MOCK_BUF_LIT(j, ",\"logprobs\":null,\"finish_reason\":null}]");
 }
-
-/* Appends content piece i as a JSON string. */
-static void append_piece(oa_stream_t *st, uint64_t i, mock_buf_t *b)
-{
-    uint64_t k = st->n_tokens, n = st->n_pieces;
-    const char *s = st->text.base;
-
-    if (k == 0) {
-        MOCK_BUF_LIT(b, "\"\"");
-        return;
-    }
-    if (n <= k) {
-        size_t from = st->tokens[i * k / n], to = st->tokens[(i + 1) * k / n];
-        mock_buf_append_json_str(b, s + from, to - from);
-        return;
-    }
-    /* More pieces than tokens: the text repeats, one token per piece, with a
-     * blank between repetitions. */
-    uint64_t j = i % k;
-    size_t from = st->tokens[j], to = st->tokens[j + 1];
-    if (i >= k && j == 0 && !is_space(s[0])) {
-        mock_buf_t tmp;
-        mock_buf_init(&tmp);
-        MOCK_BUF_LIT(&tmp, " ");
-        mock_buf_append(&tmp, s + from, to - from);
-        mock_buf_append_json_str(b, tmp.base, tmp.len);
-        mock_buf_dispose(&tmp);
-        return;
-    }
-    mock_buf_append_json_str(b, s + from, to - from);
-}
-
-static const char CHOICE_TAIL[] = ",\"logprobs\":null,\"finish_reason\":null}]";
 
 static bool stream_next(mock_req_t *req, void *state, mock_buf_t *out)
 {
@@ -347,6 +382,29 @@ static bool stream_next(mock_req_t *req, void *state, mock_buf_t *out)
     mock_buf_t *j = &st->json;
 
     j->len = 0;
+    switch (st->phase) {
+    case PH_AZURE_PROMPT:
+        /* Azure's first chunk carries only the prompt's filter verdicts. */
+        MOCK_BUF_LIT(j, "{\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\","
+                        "\"object\":\"\"," AZURE_PROMPT_FILTERS "}");
+        mock_sse_emit(req, out, NULL, j->base, j->len);
+        st->phase = PH_ROLE;
+        return true;
+    case PH_ERROR:
+        MOCK_BUF_LIT(j, "{\"error\":{\"message\":\"" STREAM_ERROR_MESSAGE "\",\"type\":"
+                        "\"server_error\",\"param\":null,\"code\":null}}");
+        mock_sse_emit(req, out, NULL, j->base, j->len);
+        st->phase = PH_END;
+        return true;
+    case PH_DONE:
+        mock_sse_emit(req, out, NULL, "[DONE]", 6);
+        st->phase = PH_END;
+        return true;
+    case PH_END:
+        return false;
+    default:
+        break;
+    }
     mock_buf_append(j, st->prefix.base, st->prefix.len);
     switch (st->phase) {
     case PH_ROLE:
@@ -361,38 +419,46 @@ static bool stream_next(mock_req_t *req, void *state, mock_buf_t *out)
             MOCK_BUF_LIT(j, "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
                             "\"refusal\":null}");
         }
-        mock_buf_append(j, CHOICE_TAIL, sizeof(CHOICE_TAIL) - 1);
+        choice_tail(st, j, false);
         st->phase = PH_PIECES;
         break;
     case PH_PIECES:
         if (st->tool) {
             MOCK_BUF_LIT(j, "[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
                             "{\"arguments\":");
-            append_cstr(j, TOOL_ARGUMENTS);
+            mock_buf_append_json_cstr(j, TOOL_ARGUMENTS);
             MOCK_BUF_LIT(j, "}}]}");
-            mock_buf_append(j, CHOICE_TAIL, sizeof(CHOICE_TAIL) - 1);
-            st->phase = PH_FINISH;
+            choice_tail(st, j, true);
+            st->phase = st->stream_error ? PH_ERROR : PH_FINISH;
             break;
         }
-        if (st->next_piece >= st->n_pieces) {
+        if (st->stream_error &&
+            st->next_piece >= (st->pieces.n_pieces < 2 ? st->pieces.n_pieces : 2)) {
+            st->phase = PH_ERROR;
+            return stream_next(req, state, out);
+        }
+        if (st->next_piece >= st->pieces.n_pieces) {
             st->phase = PH_FINISH;
             return stream_next(req, state, out);
         }
         if (st->chat) {
             MOCK_BUF_LIT(j, "[{\"index\":0,\"delta\":{\"content\":");
-            append_piece(st, st->next_piece, j);
+            mock_pieces_append(&st->pieces, st->next_piece, j);
             MOCK_BUF_LIT(j, "}");
-            mock_buf_append(j, CHOICE_TAIL, sizeof(CHOICE_TAIL) - 1);
+            choice_tail(st, j, true);
         } else {
             MOCK_BUF_LIT(j, "[{\"text\":");
-            append_piece(st, st->next_piece, j);
+            mock_pieces_append(&st->pieces, st->next_piece, j);
             MOCK_BUF_LIT(j, ",\"index\":0,\"logprobs\":null,\"finish_reason\":null}]");
         }
         st->next_piece++;
         break;
     case PH_FINISH:
         if (st->chat) {
-            MOCK_BUF_LIT(j, "[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":");
+            MOCK_BUF_LIT(j, "[{\"index\":0,\"delta\":{},");
+            if (st->azure)
+                MOCK_BUF_LIT(j, "\"content_filter_results\":{},");
+            MOCK_BUF_LIT(j, "\"logprobs\":null,\"finish_reason\":");
             if (st->tool)
                 MOCK_BUF_LIT(j, "\"tool_calls\"}]");
             else
@@ -410,11 +476,7 @@ static bool stream_next(mock_req_t *req, void *state, mock_buf_t *out)
         mock_sse_emit(req, out, NULL, j->base, j->len);
         st->phase = PH_DONE;
         return true;
-    case PH_DONE:
-        mock_sse_emit(req, out, NULL, "[DONE]", 6);
-        st->phase = PH_END;
-        return true;
-    case PH_END:
+    default:
         return false;
     }
     /* OpenAI marks the usage slot on every chunk once usage was asked for. */
@@ -430,33 +492,28 @@ static const mock_stream_ops_t stream_ops = {
     .free = stream_free,
 };
 
-static void start_stream(mock_req_t *req, mock_resp_t *resp, bool chat, const json_t *model,
-                         bool usage, uint64_t prompt_tokens, mock_str_t tool)
+static void start_stream(mock_req_t *req, mock_resp_t *resp, bool chat, mock_str_t model,
+                         bool usage, uint64_t prompt_tokens, mock_str_t tool, bool azure)
 {
     oa_stream_t *st = calloc(1, sizeof(*st));
-    mock_str_t text = reply_text(req);
 
     if (st == NULL)
         abort();
     st->chat = chat;
     st->include_usage = usage;
     st->tool = tool.base != NULL;
-    st->phase = chat ? PH_ROLE : PH_PIECES;
+    st->azure = azure && chat;
+    st->stream_error = req->faults.stream_error.base != NULL;
+    st->phase = st->azure ? PH_AZURE_PROMPT : chat ? PH_ROLE : PH_PIECES;
     st->id = req->id;
     st->prompt_tokens = prompt_tokens;
-    mock_buf_append(&st->text, text.base, text.len);
     if (st->tool)
         mock_buf_append_json_str(&st->tool_name, tool.base, tool.len);
-    split_tokens(st);
-    st->n_pieces = req->faults.chunks >= 0 ? (uint64_t)req->faults.chunks : st->n_tokens;
+    mock_pieces_init(&st->pieces, mock_reply_text(req), req->faults.chunks);
     if (st->tool)
-        st->completion_tokens = count_words(TOOL_ARGUMENTS, sizeof(TOOL_ARGUMENTS) - 1);
-    else if (st->n_pieces == 0)
-        st->completion_tokens = 0;
-    else if (st->n_pieces > st->n_tokens && st->n_tokens > 0)
-        st->completion_tokens = st->n_pieces;
-    else if (st->n_tokens > 0)
-        st->completion_tokens = count_words(text.base, text.len);
+        st->completion_tokens = mock_count_words(TOOL_ARGUMENTS, sizeof(TOOL_ARGUMENTS) - 1);
+    else
+        st->completion_tokens = mock_pieces_output_tokens(&st->pieces);
 
     mock_buf_t *p = &st->prefix;
     if (chat)
@@ -470,7 +527,7 @@ static void start_stream(mock_req_t *req, mock_resp_t *resp, bool chat, const js
         MOCK_BUF_LIT(p, "\",\"object\":\"text_completion\",\"created\":");
     mock_buf_append_i64(p, mock_now_unix());
     MOCK_BUF_LIT(p, ",\"model\":");
-    append_json_string_value(p, model);
+    mock_buf_append_json_str(p, model.base, model.len);
     if (chat)
         MOCK_BUF_LIT(p, ",\"system_fingerprint\":\"fp_mock\"");
     MOCK_BUF_LIT(p, ",\"choices\":");
@@ -482,19 +539,17 @@ static void start_stream(mock_req_t *req, mock_resp_t *resp, bool chat, const js
 
 /* ---- chat completions ----------------------------------------------------------- */
 
-static void chat_completions(mock_req_t *req, mock_resp_t *resp)
+void mock__openai_chat(mock_req_t *req, mock_resp_t *resp, const mock_openai_opts_t *o)
 {
     json_t *root = req->json;
-    json_t *model = json_object_get(root, "model");
     json_t *messages = json_object_get(root, "messages");
     json_t *tools = json_object_get(root, "tools");
     uint64_t chars = 0;
+    mock_str_t model;
     size_t i;
 
-    if (!json_is_string(model)) {
-        invalid_request(resp, "you must provide a model parameter", NULL, NULL);
+    if (!reply_model(req, resp, o, &model))
         return;
-    }
     if (!json_is_array(messages)) {
         missing_param(resp, "messages");
         return;
@@ -503,40 +558,45 @@ static void chat_completions(mock_req_t *req, mock_resp_t *resp)
         const json_t *msg = json_array_get(messages, i);
         chars += content_chars(json_object_get(msg, "content"));
     }
-    uint64_t prompt_tokens = tokens_from_chars(chars);
+    uint64_t prompt_tokens = mock_tokens_from_chars(chars);
     mock_str_t tool = {NULL, 0};
     if (json_is_array(tools) && json_array_size(tools) > 0 && req->faults.tool_call.len > 0)
         tool = req->faults.tool_call;
 
     if (json_is_true(json_object_get(root, "stream"))) {
-        start_stream(req, resp, true, model, include_usage(root), prompt_tokens, tool);
+        start_stream(req, resp, true, model, include_usage(root), prompt_tokens, tool, o->azure);
         return;
     }
 
     mock_buf_t *b = resp->body;
-    mock_str_t text = reply_text(req);
+    mock_str_t text = mock_reply_text(req);
     uint64_t completion_tokens;
     MOCK_BUF_LIT(b, "{\"id\":\"chatcmpl-mock-");
     mock_buf_append_u64(b, req->id);
     MOCK_BUF_LIT(b, "\",\"object\":\"chat.completion\",\"created\":");
     mock_buf_append_i64(b, mock_now_unix());
     MOCK_BUF_LIT(b, ",\"model\":");
-    append_json_string_value(b, model);
-    MOCK_BUF_LIT(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    mock_buf_append_json_str(b, model.base, model.len);
+    if (o->azure)
+        MOCK_BUF_LIT(b, "," AZURE_PROMPT_FILTERS);
+    MOCK_BUF_LIT(b, ",\"choices\":[{\"index\":0,");
+    if (o->azure)
+        MOCK_BUF_LIT(b, "\"content_filter_results\":" AZURE_FILTERS ",");
+    MOCK_BUF_LIT(b, "\"message\":{\"role\":\"assistant\",\"content\":");
     if (tool.base != NULL) {
         MOCK_BUF_LIT(b, "null,\"tool_calls\":[{\"id\":\"call_mock_");
         mock_buf_append_u64(b, req->id);
         MOCK_BUF_LIT(b, "\",\"type\":\"function\",\"function\":{\"name\":");
         mock_buf_append_json_str(b, tool.base, tool.len);
         MOCK_BUF_LIT(b, ",\"arguments\":");
-        append_cstr(b, TOOL_ARGUMENTS);
+        mock_buf_append_json_cstr(b, TOOL_ARGUMENTS);
         MOCK_BUF_LIT(b,
                      "}}],\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}]");
-        completion_tokens = count_words(TOOL_ARGUMENTS, sizeof(TOOL_ARGUMENTS) - 1);
+        completion_tokens = mock_count_words(TOOL_ARGUMENTS, sizeof(TOOL_ARGUMENTS) - 1);
     } else {
         mock_buf_append_json_str(b, text.base, text.len);
         MOCK_BUF_LIT(b, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}]");
-        completion_tokens = count_words(text.base, text.len);
+        completion_tokens = mock_count_words(text.base, text.len);
     }
     MOCK_BUF_LIT(b, ",\"usage\":");
     append_usage(b, true, prompt_tokens, completion_tokens);
@@ -552,14 +612,13 @@ static uint64_t prompt_tokens_of(const json_t *prompt)
     size_t i;
 
     if (json_is_string(prompt))
-        return tokens_from_chars(
-            count_chars(json_string_value(prompt), json_string_length(prompt)));
+        return mock_tokens_from_chars(mock_json_chars(prompt));
     if (!json_is_array(prompt))
         return 1;
     for (i = 0; i < json_array_size(prompt); i++) {
         const json_t *v = json_array_get(prompt, i);
         if (json_is_string(v))
-            chars += count_chars(json_string_value(v), json_string_length(v));
+            chars += mock_json_chars(v);
         else if (json_is_integer(v))
             tokens++;
         else if (json_is_array(v))
@@ -568,61 +627,51 @@ static uint64_t prompt_tokens_of(const json_t *prompt)
     return tokens + chars / 4 > 0 ? tokens + chars / 4 : 1;
 }
 
-static void completions(mock_req_t *req, mock_resp_t *resp)
+void mock__openai_completions(mock_req_t *req, mock_resp_t *resp, const mock_openai_opts_t *o)
 {
     json_t *root = req->json;
-    json_t *model = json_object_get(root, "model");
+    mock_str_t model;
 
-    if (!json_is_string(model)) {
-        invalid_request(resp, "you must provide a model parameter", NULL, NULL);
+    if (!reply_model(req, resp, o, &model))
         return;
-    }
     uint64_t prompt_tokens = prompt_tokens_of(json_object_get(root, "prompt"));
     if (json_is_true(json_object_get(root, "stream"))) {
         start_stream(req, resp, false, model, include_usage(root), prompt_tokens,
-                     (mock_str_t){NULL, 0});
+                     (mock_str_t){NULL, 0}, o->azure);
         return;
     }
 
     mock_buf_t *b = resp->body;
-    mock_str_t text = reply_text(req);
+    mock_str_t text = mock_reply_text(req);
     MOCK_BUF_LIT(b, "{\"id\":\"cmpl-mock-");
     mock_buf_append_u64(b, req->id);
     MOCK_BUF_LIT(b, "\",\"object\":\"text_completion\",\"created\":");
     mock_buf_append_i64(b, mock_now_unix());
     MOCK_BUF_LIT(b, ",\"model\":");
-    append_json_string_value(b, model);
+    mock_buf_append_json_str(b, model.base, model.len);
     MOCK_BUF_LIT(b, ",\"choices\":[{\"text\":");
     mock_buf_append_json_str(b, text.base, text.len);
     MOCK_BUF_LIT(b, ",\"index\":0,\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":");
-    append_usage(b, false, prompt_tokens, count_words(text.base, text.len));
+    append_usage(b, false, prompt_tokens, mock_count_words(text.base, text.len));
     MOCK_BUF_LIT(b, "}");
 }
 
 /* ---- embeddings ------------------------------------------------------------------- */
 
-#define MAX_DIMENSIONS 65536
-
-/* Fills v with a unit vector derived from seed. */
-static void fake_embedding(uint64_t seed, float *v, size_t dims)
-{
-    uint64_t state = seed;
-    double norm = 0;
-
-    for (size_t i = 0; i < dims; i++) {
-        double x = (double)(mock_splitmix64(&state) >> 11) * (1.0 / 9007199254740992.0);
-        v[i] = (float)(x * 2 - 1);
-        norm += (double)v[i] * v[i];
-    }
-    norm = sqrt(norm);
-    for (size_t i = 0; norm > 0 && i < dims; i++)
-        v[i] = (float)(v[i] / norm);
-}
-
 static uint64_t input_seed(const json_t *in)
 {
     if (json_is_string(in))
         return mock_hash(json_string_value(in), json_string_length(in), 0);
+    if (json_is_object(in)) {
+        /* Jina's {"text": ...}, {"image": ...} or {"url": ...} inputs. */
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)in, key, v) {
+            if (json_is_string(v))
+                return mock_hash(json_string_value(v), json_string_length(v), 0);
+        }
+        return mock_hash("", 0, 0);
+    }
     /* A token array: hash the numbers. */
     uint64_t h = mock_hash("", 0, 1);
     size_t i;
@@ -637,7 +686,9 @@ static uint64_t input_seed(const json_t *in)
 static uint64_t input_tokens(const json_t *in)
 {
     if (json_is_string(in))
-        return tokens_from_chars(count_chars(json_string_value(in), json_string_length(in)));
+        return mock_tokens_from_chars(mock_json_chars(in));
+    if (json_is_object(in))
+        return mock_tokens_from_chars(mock_json_chars(json_object_get(in, "text")));
     return json_array_size(in) > 0 ? json_array_size(in) : 1;
 }
 
@@ -655,114 +706,200 @@ static bool is_token_array(const json_t *a)
     return true;
 }
 
-static void embeddings(mock_req_t *req, mock_resp_t *resp)
+static bool input_ok(flavor_t f, const json_t *v)
 {
-    json_t *root = req->json;
-    json_t *model = json_object_get(root, "model");
-    json_t *input = json_object_get(root, "input");
-    json_t *dim = json_object_get(root, "dimensions");
-    json_t *fmt = json_object_get(root, "encoding_format");
-    json_t *single = NULL;
-    size_t dims = 8, n_inputs, i;
-    bool b64 = false;
+    switch (f) {
+    case FLAVOR_VOYAGE:
+        return json_is_string(v);
+    case FLAVOR_JINA:
+        return json_is_string(v) || json_is_object(v);
+    case FLAVOR_OPENAI:
+        break;
+    }
+    return json_is_string(v) || is_token_array(v);
+}
 
-    if (!json_is_string(model)) {
-        invalid_request(resp, "you must provide a model parameter", NULL, NULL);
-        return;
-    }
-    if (input == NULL) {
-        missing_param(resp, "input");
-        return;
-    }
-    if (dim != NULL) {
+/* The per-flavour request parameters, validated. */
+typedef struct embed_opts_s {
+    size_t dims;
+    mock_embed_type_t type;
+    bool b64;
+} embed_opts_t;
+
+static bool embed_opts(flavor_t f, const json_t *root, mock_resp_t *resp, embed_opts_t *eo)
+{
+    const char *dim_name = f == FLAVOR_VOYAGE ? "output_dimension" : "dimensions";
+    json_t *dim = json_object_get(root, dim_name);
+
+    eo->dims = MOCK_EMBED_DIMS;
+    eo->type = MOCK_EMBED_FLOAT;
+    eo->b64 = false;
+    if (dim != NULL && !json_is_null(dim)) {
         if (!json_is_integer(dim) || json_integer_value(dim) < 1 ||
-            json_integer_value(dim) > MAX_DIMENSIONS) {
+            json_integer_value(dim) > MOCK_EMBED_MAX_DIMS) {
+            if (f != FLAVOR_OPENAI) {
+                detail_reply(resp, 400, "Invalid output dimension.");
+                return false;
+            }
             invalid_request(resp,
                             "Invalid value for 'dimensions': expected an integer "
                             "between 1 and 65536.",
                             "dimensions", "invalid_value");
-            return;
+            return false;
         }
-        dims = (size_t)json_integer_value(dim);
+        eo->dims = (size_t)json_integer_value(dim);
     }
+    if (f == FLAVOR_VOYAGE) {
+        json_t *dtype = json_object_get(root, "output_dtype");
+        json_t *fmt = json_object_get(root, "encoding_format");
+        if (dtype != NULL && !json_is_null(dtype) &&
+            (!json_is_string(dtype) ||
+             !mock_embed_type_parse(json_string_value(dtype), &eo->type))) {
+            detail_reply(resp, 400,
+                         "Value error, output_dtype must be one of float, int8, uint8, "
+                         "binary or ubinary.");
+            return false;
+        }
+        if (fmt != NULL && !json_is_null(fmt)) {
+            if (!json_is_string(fmt) || strcmp(json_string_value(fmt), "base64") != 0) {
+                detail_reply(resp, 400, "Value error, encoding_format must be null or base64.");
+                return false;
+            }
+            eo->b64 = true;
+        }
+        return true;
+    }
+    if (f == FLAVOR_JINA) {
+        json_t *et = json_object_get(root, "embedding_type");
+        if (et != NULL && !json_is_null(et)) {
+            const char *s = json_string_value(et);
+            if (s != NULL && strcmp(s, "base64") == 0) {
+                eo->b64 = true;
+            } else if (s == NULL || !mock_embed_type_parse(s, &eo->type) ||
+                       eo->type == MOCK_EMBED_INT8 || eo->type == MOCK_EMBED_UINT8) {
+                detail_reply(resp, 400,
+                             "embedding_type must be one of float, base64, binary or "
+                             "ubinary.");
+                return false;
+            }
+        }
+        return true;
+    }
+    json_t *fmt = json_object_get(root, "encoding_format");
     if (fmt != NULL && !json_is_null(fmt)) {
         if (json_is_string(fmt) && strcmp(json_string_value(fmt), "base64") == 0) {
-            b64 = true;
+            eo->b64 = true;
         } else if (!json_is_string(fmt) || strcmp(json_string_value(fmt), "float") != 0) {
             invalid_request(resp,
                             "Invalid value for 'encoding_format': expected 'float' or "
                             "'base64'.",
                             "encoding_format", "invalid_value");
-            return;
+            return false;
         }
     }
-    /* input: a string, a token array, or an array of either. */
-    if (json_is_string(input) || is_token_array(input)) {
+    return true;
+}
+
+static void bad_input(flavor_t f, mock_resp_t *resp)
+{
+    if (f != FLAVOR_OPENAI) {
+        detail_reply(resp, 400, "Value error, input must be a string or a list of inputs.");
+        return;
+    }
+    invalid_request(resp,
+                    "'$.input' is invalid. Please check the API reference: "
+                    "https://platform.openai.com/docs/api-reference.",
+                    NULL, NULL);
+}
+
+void mock__openai_embeddings(mock_req_t *req, mock_resp_t *resp, const mock_openai_opts_t *o)
+{
+    json_t *root = req->json;
+    json_t *input = json_object_get(root, "input");
+    const json_t *single = NULL;
+    flavor_t f = flavor_of_model(json_object_get(root, "model"));
+    embed_opts_t eo;
+    mock_str_t model;
+    size_t n_inputs, i;
+
+    if (!reply_model(req, resp, o, &model))
+        return;
+    if (input == NULL) {
+        if (f != FLAVOR_OPENAI)
+            detail_reply(resp, 400, "Field required: input");
+        else
+            missing_param(resp, "input");
+        return;
+    }
+    if (!embed_opts(f, root, resp, &eo))
+        return;
+    /* input: one input, or an array of them. */
+    if (input_ok(f, input) && !json_is_object(input)) {
         single = input;
         n_inputs = 1;
     } else if (json_is_array(input) && json_array_size(input) > 0) {
         for (i = 0; i < json_array_size(input); i++) {
-            const json_t *v = json_array_get(input, i);
-            if (!json_is_string(v) && !is_token_array(v)) {
-                invalid_request(resp,
-                                "'$.input' is invalid. Please check the API reference: "
-                                "https://platform.openai.com/docs/api-reference.",
-                                NULL, NULL);
+            if (!input_ok(f, json_array_get(input, i))) {
+                bad_input(f, resp);
                 return;
             }
         }
         n_inputs = json_array_size(input);
     } else {
-        invalid_request(resp,
-                        "'$.input' is invalid. Please check the API reference: "
-                        "https://platform.openai.com/docs/api-reference.",
-                        NULL, NULL);
+        bad_input(f, resp);
         return;
     }
 
-    float *vec = malloc(sizeof(float) * dims);
-    unsigned char *le = malloc(sizeof(float) * dims);
-    if (vec == NULL || le == NULL)
+    uint64_t tokens = 0;
+    for (i = 0; i < n_inputs; i++)
+        tokens += input_tokens(single ? single : json_array_get(input, i));
+    float *vec = malloc(sizeof(float) * eo.dims);
+    if (vec == NULL)
         abort();
     mock_buf_t *b = resp->body;
-    uint64_t tokens = 0;
-    MOCK_BUF_LIT(b, "{\"object\":\"list\",\"data\":[");
+    if (f == FLAVOR_JINA) {
+        MOCK_BUF_LIT(b, "{\"model\":");
+        mock_buf_append_json_str(b, model.base, model.len);
+        MOCK_BUF_LIT(b, ",\"object\":\"list\",\"usage\":{\"total_tokens\":");
+        mock_buf_append_u64(b, tokens);
+        MOCK_BUF_LIT(b, ",\"prompt_tokens\":");
+        mock_buf_append_u64(b, tokens);
+        MOCK_BUF_LIT(b, "},\"data\":[");
+    } else {
+        MOCK_BUF_LIT(b, "{\"object\":\"list\",\"data\":[");
+    }
     for (i = 0; i < n_inputs; i++) {
         const json_t *in = single ? single : json_array_get(input, i);
-        tokens += input_tokens(in);
-        fake_embedding(input_seed(in), vec, dims);
+        mock_fake_embedding(input_seed(in), vec, eo.dims);
         if (i)
             MOCK_BUF_LIT(b, ",");
-        MOCK_BUF_LIT(b, "{\"object\":\"embedding\",\"index\":");
-        mock_buf_append_u64(b, i);
-        MOCK_BUF_LIT(b, ",\"embedding\":");
-        if (b64) {
-            for (size_t d = 0; d < dims; d++) {
-                uint32_t u;
-                memcpy(&u, &vec[d], sizeof(u));
-                le[d * 4] = (unsigned char)u;
-                le[d * 4 + 1] = (unsigned char)(u >> 8);
-                le[d * 4 + 2] = (unsigned char)(u >> 16);
-                le[d * 4 + 3] = (unsigned char)(u >> 24);
-            }
-            MOCK_BUF_LIT(b, "\"");
-            mock_buf_append_base64(b, le, dims * 4);
-            MOCK_BUF_LIT(b, "\"");
+        if (f == FLAVOR_VOYAGE) {
+            MOCK_BUF_LIT(b, "{\"object\":\"embedding\",\"embedding\":");
+            mock_buf_append_embedding(b, vec, eo.dims, eo.type, eo.b64);
+            MOCK_BUF_LIT(b, ",\"index\":");
+            mock_buf_append_u64(b, i);
         } else {
-            MOCK_BUF_LIT(b, "[");
-            for (size_t d = 0; d < dims; d++)
-                mock_buf_appendf(b, d ? ",%.9g" : "%.9g", (double)vec[d]);
-            MOCK_BUF_LIT(b, "]");
+            MOCK_BUF_LIT(b, "{\"object\":\"embedding\",\"index\":");
+            mock_buf_append_u64(b, i);
+            MOCK_BUF_LIT(b, ",\"embedding\":");
+            mock_buf_append_embedding(b, vec, eo.dims, eo.type, eo.b64);
         }
         MOCK_BUF_LIT(b, "}");
     }
     free(vec);
-    free(le);
+    if (f == FLAVOR_JINA) {
+        MOCK_BUF_LIT(b, "]}");
+        return;
+    }
     MOCK_BUF_LIT(b, "],\"model\":");
-    append_json_string_value(b, model);
-    MOCK_BUF_LIT(b, ",\"usage\":{\"prompt_tokens\":");
-    mock_buf_append_u64(b, tokens);
-    MOCK_BUF_LIT(b, ",\"total_tokens\":");
+    mock_buf_append_json_str(b, model.base, model.len);
+    if (f == FLAVOR_VOYAGE) {
+        MOCK_BUF_LIT(b, ",\"usage\":{\"total_tokens\":");
+    } else {
+        MOCK_BUF_LIT(b, ",\"usage\":{\"prompt_tokens\":");
+        mock_buf_append_u64(b, tokens);
+        MOCK_BUF_LIT(b, ",\"total_tokens\":");
+    }
     mock_buf_append_u64(b, tokens);
     MOCK_BUF_LIT(b, "}}");
 }
@@ -789,7 +926,7 @@ static const struct {
 static void append_model(mock_buf_t *b, size_t i)
 {
     MOCK_BUF_LIT(b, "{\"id\":");
-    append_cstr(b, models[i].id);
+    mock_buf_append_json_cstr(b, models[i].id);
     MOCK_BUF_LIT(b, ",\"object\":\"model\",\"created\":");
     mock_buf_append_i64(b, models[i].created);
     MOCK_BUF_LIT(b, ",\"owned_by\":\"mock\"}");
@@ -808,17 +945,6 @@ static void list_models(mock_req_t *req, mock_resp_t *resp)
     MOCK_BUF_LIT(b, "]}");
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static void get_model(mock_req_t *req, mock_resp_t *resp)
 {
     const char *s = req->path.base + strlen("/v1/models/");
@@ -827,20 +953,7 @@ static void get_model(mock_req_t *req, mock_resp_t *resp)
 
     /* Model ids such as "ft:gpt-4o:org::x" may arrive percent-encoded. */
     mock_buf_init(&id);
-    for (size_t i = 0; i < n; i++) {
-        int hi = -1, lo = -1;
-        if (s[i] == '%' && i + 2 < n) {
-            hi = hex_val(s[i + 1]);
-            lo = hex_val(s[i + 2]);
-        }
-        if (hi >= 0 && lo >= 0) {
-            char c = (char)(hi * 16 + lo);
-            mock_buf_append(&id, &c, 1);
-            i += 2;
-        } else {
-            mock_buf_append(&id, &s[i], 1);
-        }
-    }
+    mock_buf_append_pct_decoded(&id, s, n);
     for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++) {
         if (strlen(models[i].id) == id.len && memcmp(models[i].id, id.base, id.len) == 0) {
             append_model(resp->body, i);
@@ -965,6 +1078,23 @@ static void audio_transcriptions(mock_req_t *req, mock_resp_t *resp)
     MOCK_BUF_LIT(b, "{\"text\":\"mock transcription of ");
     mock_buf_append_u64(b, req->body.len);
     MOCK_BUF_LIT(b, " bytes\"}");
+}
+
+static const mock_openai_opts_t plain_opts = {{NULL, 0}, false};
+
+static void chat_completions(mock_req_t *req, mock_resp_t *resp)
+{
+    mock__openai_chat(req, resp, &plain_opts);
+}
+
+static void completions(mock_req_t *req, mock_resp_t *resp)
+{
+    mock__openai_completions(req, resp, &plain_opts);
+}
+
+static void embeddings(mock_req_t *req, mock_resp_t *resp)
+{
+    mock__openai_embeddings(req, resp, &plain_opts);
 }
 
 static const mock_route_t openai_routes[] = {

@@ -78,6 +78,46 @@ void mock_records_add(mock_records_t *r, const mock_req_t *req)
     }
 }
 
+static void dump_str_field(mock_buf_t *out, const char *name, mock_str_t v)
+{
+    MOCK_BUF_LIT(out, ",\"");
+    mock_buf_append(out, name, strlen(name));
+    MOCK_BUF_LIT(out, "\":");
+    mock_buf_append_json_str(out, v.base ? v.base : "", v.len);
+}
+
+/* For SigV4-signed requests (Bedrock): the parts of the Authorization header,
+ * so a test can check the credential scope without parsing it. */
+static void dump_sigv4(const mock_record_t *rec, mock_buf_t *out)
+{
+    mock_sigv4_t v;
+
+    for (size_t i = 0; i < rec->n_headers; i++) {
+        if (!mock_str_eq_nocase(rec->headers[i].name, "authorization") ||
+            !mock_sigv4_parse(rec->headers[i].value, &v))
+            continue;
+        MOCK_BUF_LIT(out, ",\"sigv4\":{\"algorithm\":\"AWS4-HMAC-SHA256\"");
+        dump_str_field(out, "access_key", v.access_key);
+        dump_str_field(out, "date", v.date);
+        dump_str_field(out, "region", v.region);
+        dump_str_field(out, "service", v.service);
+        MOCK_BUF_LIT(out, ",\"signed_headers\":[");
+        const char *p = v.signed_headers.base, *end = p + v.signed_headers.len;
+        for (int k = 0; p != NULL && p < end; k++) {
+            const char *semi = memchr(p, ';', (size_t)(end - p));
+            const char *stop = semi ? semi : end;
+            if (k)
+                MOCK_BUF_LIT(out, ",");
+            mock_buf_append_json_str(out, p, (size_t)(stop - p));
+            p = semi ? semi + 1 : end;
+        }
+        MOCK_BUF_LIT(out, "]");
+        dump_str_field(out, "signature", v.signature);
+        MOCK_BUF_LIT(out, "}");
+        return;
+    }
+}
+
 static void dump_record(const mock_record_t *rec, mock_buf_t *out)
 {
     const char *method = http_method_str((enum http_method)rec->method);
@@ -113,6 +153,7 @@ static void dump_record(const mock_record_t *rec, mock_buf_t *out)
     mock_buf_append_base64(out, rec->body.base, rec->body.len);
     MOCK_BUF_LIT(out, "\",\"body_length\":");
     mock_buf_append_u64(out, rec->body.len);
+    dump_sigv4(rec, out);
     MOCK_BUF_LIT(out, "}");
 }
 

@@ -122,9 +122,10 @@ struct mock_server_s {
     size_t pool_len;
     uint64_t next_id;
     uint64_t next_conn_id;
-    mock_buf_t body_scratch;  /* reply bodies are built here, then copied out */
-    mock_buf_t event_scratch; /* one stream event at a time */
-    mock_records_t *records;  /* owned; NULL with --no-record */
+    mock_buf_t body_scratch;   /* reply bodies are built here, then copied out */
+    mock_buf_t header_scratch; /* a reply's extra header lines, written with its head */
+    mock_buf_t event_scratch;  /* one stream event at a time */
+    mock_records_t *records;   /* owned; NULL with --no-record */
     char date[64];
     size_t date_len;
     time_t date_at;
@@ -134,7 +135,8 @@ struct mock_server_s {
 
 /* All formats; a request no route matches is answered by the first one. */
 static const mock_format_t *const formats[] = {
-    &mock_openai_format,
+    &mock_openai_format, &mock_azure_format,  &mock_anthropic_format,
+    &mock_gemini_format, &mock_cohere_format, &mock_bedrock_format,
 };
 
 static void conn_run(conn_t *conn);
@@ -263,6 +265,7 @@ static void parse_faults(conn_req_t *req)
                 f->drop_after = (int64_t)v;
         } else if (mock_str_eq_nocase(s, "malformed")) {
             f->malformed = mock_str_eq_nocase(value, "1") || mock_str_eq_nocase(value, "true");
+            f->malformed_crc = mock_str_eq_nocase(value, "crc");
         } else if (mock_str_eq_nocase(s, "timestamps")) {
             f->timestamps = mock_str_eq_nocase(value, "1") || mock_str_eq_nocase(value, "true");
         } else if (mock_str_eq_nocase(s, "close")) {
@@ -274,6 +277,10 @@ static void parse_faults(conn_req_t *req)
                 f->chunks = (int64_t)v;
         } else if (mock_str_eq_nocase(s, "tool-call")) {
             f->tool_call = value;
+        } else if (mock_str_eq_nocase(s, "stream-error")) {
+            if (value.len > 0 && !mock_str_eq_nocase(value, "0") &&
+                !mock_str_eq_nocase(value, "false"))
+                f->stream_error = value;
         }
     }
 }
@@ -419,6 +426,8 @@ static void write_head(conn_req_t *req, int status, const char *content_type,
     req->pub.processing_ms = (uv_hrtime() - req->start_ns) / 1000000;
     const mock_format_t *fmt = req->format ? req->format : formats[0];
     fmt->headers(&req->pub, o);
+    mock_buf_append(o, srv->header_scratch.base, srv->header_scratch.len);
+    srv->header_scratch.len = 0;
     if (req->pub.faults.retry_after.base != NULL) {
         MOCK_BUF_LIT(o, "retry-after: ");
         mock_buf_append(o, req->pub.faults.retry_after.base, req->pub.faults.retry_after.len);
@@ -522,15 +531,34 @@ static void pump(conn_req_t *req)
     }
 }
 
+/* Matches s against pat, where '*' stands for one or more characters other
+ * than '/'. With prefix, pat only has to match the start of a longer s. The
+ * recursion is as deep as pat has stars (three at most in our routes). */
+static bool glob_match(const char *pat, const char *s, size_t n, bool prefix)
+{
+    while (*pat != '\0') {
+        if (*pat == '*') {
+            pat++;
+            for (size_t k = 1; k <= n && s[k - 1] != '/'; k++) {
+                if (glob_match(pat, s + k, n - k, prefix))
+                    return true;
+            }
+            return false;
+        }
+        if (n == 0 || *pat != *s)
+            return false;
+        pat++;
+        s++;
+        n--;
+    }
+    return prefix ? n > 0 : n == 0;
+}
+
 static bool route_matches(const mock_route_t *r, const mock_req_t *req)
 {
-    size_t n = strlen(r->path);
-
     if (r->method != (int)req->method)
         return false;
-    if (r->flags & MOCK_ROUTE_PREFIX)
-        return req->path.len > n && memcmp(req->path.base, r->path, n) == 0;
-    return req->path.len == n && memcmp(req->path.base, r->path, n) == 0;
+    return glob_match(r->path, req->path.base, req->path.len, (r->flags & MOCK_ROUTE_PREFIX) != 0);
 }
 
 /* Runs the format handler (or the admin API) for req into resp. */
@@ -592,9 +620,11 @@ static void req_respond(conn_req_t *req)
     const mock_faults_t *f = &req->pub.faults;
 
     srv->body_scratch.len = 0;
+    srv->header_scratch.len = 0;
     resp->status = 200;
     resp->content_type = "application/json";
     resp->body = &srv->body_scratch;
+    resp->headers = &srv->header_scratch;
     resp->stream = NULL;
     resp->stream_state = NULL;
     dispatch(req, resp);
@@ -1119,6 +1149,7 @@ int mock_server_run(const mock_config_t *cfg)
     srv->cfg = *cfg;
     srv->loop = uv_default_loop();
     mock_buf_init(&srv->body_scratch);
+    mock_buf_init(&srv->header_scratch);
     mock_buf_init(&srv->event_scratch);
     if (cfg->record) {
         srv->records = malloc(sizeof(*srv->records));
@@ -1165,6 +1196,7 @@ Exit:
         free(srv->records);
     }
     mock_buf_dispose(&srv->body_scratch);
+    mock_buf_dispose(&srv->header_scratch);
     mock_buf_dispose(&srv->event_scratch);
     free(srv);
     uv_library_shutdown();

@@ -332,15 +332,8 @@ uint64_t mock_splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-void mock_sse_emit(const mock_req_t *req, mock_buf_t *out, const char *event, const char *data,
-                   size_t len)
+void mock_emit_payload(const mock_req_t *req, mock_buf_t *out, const char *data, size_t len)
 {
-    if (event != NULL) {
-        MOCK_BUF_LIT(out, "event: ");
-        mock_buf_append(out, event, strlen(event));
-        MOCK_BUF_LIT(out, "\n");
-    }
-    MOCK_BUF_LIT(out, "data: ");
     if (req->faults.malformed && req->events_sent == 1) {
         /* Cutting the payload in half leaves an unterminated object; backing
          * off to a character boundary keeps the stream itself valid UTF-8, so
@@ -357,5 +350,100 @@ void mock_sse_emit(const mock_req_t *req, mock_buf_t *out, const char *event, co
     } else {
         mock_buf_append(out, data, len);
     }
-    MOCK_BUF_LIT(out, "\n\n");
+}
+
+void mock_sse_emit_eol(const mock_req_t *req, mock_buf_t *out, const char *event, const char *data,
+                       size_t len, const char *eol)
+{
+    size_t eol_len = strlen(eol);
+
+    if (event != NULL) {
+        MOCK_BUF_LIT(out, "event: ");
+        mock_buf_append(out, event, strlen(event));
+        mock_buf_append(out, eol, eol_len);
+    }
+    MOCK_BUF_LIT(out, "data: ");
+    mock_emit_payload(req, out, data, len);
+    mock_buf_append(out, eol, eol_len);
+    mock_buf_append(out, eol, eol_len);
+}
+
+void mock_sse_emit(const mock_req_t *req, mock_buf_t *out, const char *event, const char *data,
+                   size_t len)
+{
+    mock_sse_emit_eol(req, out, event, data, len, "\n");
+}
+
+void mock_buf_append_json_cstr(mock_buf_t *b, const char *s)
+{
+    mock_buf_append_json_str(b, s, strlen(s));
+}
+
+void mock_buf_append_json(mock_buf_t *b, const json_t *v)
+{
+    size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+    size_t n = json_dumpb(v, NULL, 0, flags);
+
+    if (n == 0) {
+        MOCK_BUF_LIT(b, "null");
+        return;
+    }
+    mock_buf_reserve(b, n);
+    json_dumpb(v, b->base + b->len, n, flags);
+    b->len += n;
+}
+
+void mock_buf_append_uuid(mock_buf_t *b, uint64_t n)
+{
+    /* Decimal digits are hex digits too, and keep <n> readable. */
+    mock_buf_appendf(b, "00000000-0000-4000-8000-%012llu",
+                     (unsigned long long)(n % 1000000000000ULL));
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+void mock_buf_append_pct_decoded(mock_buf_t *b, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int hi = -1, lo = -1;
+        if (s[i] == '%' && i + 2 < n) {
+            hi = hex_digit(s[i + 1]);
+            lo = hex_digit(s[i + 2]);
+        }
+        if (hi >= 0 && lo >= 0) {
+            char c = (char)(hi * 16 + lo);
+            mock_buf_append(b, &c, 1);
+            i += 2;
+        } else {
+            mock_buf_append(b, &s[i], 1);
+        }
+    }
+}
+
+mock_str_t mock_query_param(const mock_req_t *req, const char *name)
+{
+    const char *p = req->query.base, *end = p + req->query.len;
+    size_t n = strlen(name);
+
+    while (p != NULL && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - p) >= n && memcmp(p, name, n) == 0) {
+            if (p + n == stop)
+                return (mock_str_t){p + n, 0};
+            if (p[n] == '=')
+                return (mock_str_t){p + n + 1, (size_t)(stop - p - n - 1)};
+        }
+        p = amp ? amp + 1 : end;
+    }
+    return (mock_str_t){NULL, 0};
 }
