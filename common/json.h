@@ -20,6 +20,14 @@ int sl_json_error_body(sl_buf_t *out, const char *message, const char *type, con
 /** Appends s as a JSON string literal (with quotes), escaping as needed. */
 int sl_json_append_string(sl_buf_t *out, sl_str_t s);
 
+/**
+ * Appends the compact JSON text of v (jansson's insertion order). About ten
+ * times faster than jansson's own dump, which walks every string byte
+ * through a UTF-8 decoder and a callback: translated answers are dumped on
+ * the request path. 0, or SL_ETOOBIG past the buffer's cap.
+ */
+int sl_json_dump(sl_buf_t *out, const json_t *v);
+
 /** json_decref for use as an arena defer. */
 void sl_json_decref_cb(void *json);
 

@@ -99,9 +99,59 @@ static int build_request(gw_proxy_t *px)
 }
 
 /*
- * Usage from an OpenAI answer without parsing all of it: the last "usage"
- * key, parsed from its value on (the object is small; answers can be big).
+ * Usage from an OpenAI answer without parsing it: jansson takes about 3 µs
+ * for the usage object alone and 7 µs for a small answer, more than the
+ * rest of the gateway spends on the request. The answer goes to the client
+ * byte for byte anyway, so only the token counts are read: the last
+ * "usage" object is delimited (strings and escapes respected) and its
+ * integer fields looked up by name inside it.
  */
+static const char *object_end(const char *p, const char *end)
+{
+    int depth = 0, in_str = 0;
+    for (; p < end; p++) {
+        char c = *p;
+        if (in_str) {
+            if (c == '\\')
+                p++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '{') {
+            depth++;
+        } else if (c == '}' && --depth == 0) {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* The integer value of "key" inside span, or -1. */
+static long long int_field(sl_str_t span, const char *key)
+{
+    size_t kl = strlen(key);
+    const char *end = span.base + span.len;
+    for (const char *p = span.base; p < end;) {
+        p = memmem(p, (size_t)(end - p), key, kl);
+        if (p == NULL)
+            return -1;
+        /* Quoted on both sides, so "cached_tokens" does not match a longer name. */
+        if (p > span.base && p[-1] == '"' && p + kl < end && p[kl] == '"') {
+            const char *v = p + kl + 1;
+            while (v < end && (*v == ' ' || *v == ':' || *v == '\n' || *v == '\t' || *v == '\r'))
+                v++;
+            long long n = 0;
+            int digits = 0;
+            for (; v < end && *v >= '0' && *v <= '9' && digits < 15; v++, digits++)
+                n = n * 10 + (*v - '0');
+            return digits > 0 ? n : -1;
+        }
+        p += kl;
+    }
+    return -1;
+}
+
 static void scan_usage(gw_proxy_t *px)
 {
     sl_str_t b = sl_buf_str(&px->resp);
@@ -120,12 +170,21 @@ static void scan_usage(gw_proxy_t *px)
     const char *end = b.base + b.len;
     while (v < end && (*v == ' ' || *v == ':' || *v == '\n' || *v == '\t' || *v == '\r'))
         v++;
-    if (v >= end || *v != '{')
+    const char *oe = v < end && *v == '{' ? object_end(v, end) : NULL;
+    if (oe == NULL)
         return;
-    json_t *u = json_loadb(v, (size_t)(end - v), JSON_DISABLE_EOF_CHECK, NULL);
-    if (json_is_object(u))
-        gw_tr_usage_from_openai(px, u);
-    json_decref(u);
+    sl_str_t u = sl_str(v, (size_t)(oe - v));
+    gw_usage_t *g = &px->usage;
+    long long pt = int_field(u, "prompt_tokens"), ct = int_field(u, "completion_tokens");
+    long long tt = int_field(u, "total_tokens");
+    if (pt < 0 && ct < 0 && tt < 0)
+        return;
+    g->prompt_tokens = pt >= 0 ? pt : ct < 0 && tt >= 0 ? tt : 0; /* embeddings: total only */
+    g->completion_tokens = ct > 0 ? ct : 0;
+    long long cached = int_field(u, "cached_tokens"), reasoning = int_field(u, "reasoning_tokens");
+    g->cached_tokens = cached > 0 ? cached : 0;
+    g->reasoning_tokens = reasoning > 0 ? reasoning : 0;
+    g->set = 1;
 }
 
 static int on_response(gw_proxy_t *px)

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "common/json.h"
 #include "common/sse.h"
 #include "dataplane/providers/anthropic_in.h"
 #include "dataplane/providers/provider.h"
@@ -209,11 +210,13 @@ void gw_tr_auth_header(gw_proxy_t *px)
 
 static sl_str_t dump_arena(sl_arena_t *a, const json_t *v)
 {
-    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    char *p = sl_arena_alloc(a, n + 1, 1);
-    json_dumpb(v, p, n, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    p[n] = '\0';
-    return sl_str(p, n);
+    sl_buf_t b;
+    sl_buf_init(&b, 256u << 20);
+    sl_str_t s = SL_STR_NULL;
+    if (sl_json_dump(&b, v) == 0)
+        s = sl_str_dup(a, sl_buf_str(&b));
+    sl_buf_dispose(&b);
+    return s;
 }
 
 sl_str_t gw_tr_dump(gw_proxy_t *px, const json_t *v)
@@ -231,13 +234,8 @@ int gw_tr_set_body(gw_proxy_t *px, const json_t *v)
 
 static int put_json(sl_buf_t *b, const json_t *v)
 {
-    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
     sl_buf_reset(b);
-    if (sl_buf_try_reserve(b, n + 1) != 0)
-        return SL_EUPTOOBIG;
-    json_dumpb(v, b->base, n, JSON_COMPACT);
-    b->len = n;
-    return 0;
+    return sl_json_dump(b, v) == 0 ? 0 : SL_EUPTOOBIG;
 }
 
 int gw_tr_respond_json(gw_proxy_t *px, json_t *resp)

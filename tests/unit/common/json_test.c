@@ -220,6 +220,39 @@ static void decref_as_arena_defer(void **state)
     sl_arena_clear(&a); /* frees j; ASan checks for the leak */
 }
 
+/* sl_json_dump writes what jansson's own compact dump writes, value for value. */
+static void dump_matches_jansson(void **state)
+{
+    static const char *const docs[] = {
+        "{}", "[]", "{\"a\":[]}", "[1,-2,0,9223372036854775807,-9223372036854775808]",
+        "{\"s\":\"plain\",\"e\":\"q\\\"b\\\\n\\n\\t\\u0001\",\"u\":\"caf\\u00e9 \\u2603 \\ud83d\\ude00\"}",
+        "[true,false,null,1.5,-0.25,1e+300,2.0,0.1]",
+        "{\"nested\":{\"deep\":[{\"x\":[[[]]]},\"\"]},\"k\\\"ey\":1}",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        json_t *v = json_loads(docs[i], JSON_DECODE_ANY, NULL);
+        assert_non_null(v);
+        sl_buf_reset(&b);
+        assert_int_equal(sl_json_dump(&b, v), 0);
+        char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (b.len != strlen(want) || memcmp(b.base, want, b.len) != 0)
+            fail_msg("doc %zu: got %.*s, want %s", i, (int)b.len, b.base, want);
+        /* And it reads back as the same value. */
+        json_t *back = parse(&b);
+        assert_true(json_equal(back, v));
+        json_decref(back);
+        free(want);
+        json_decref(v);
+    }
+    /* The cap holds. */
+    sl_buf_t small;
+    sl_buf_init(&small, 8);
+    json_t *v = json_pack("{s:s}", "key", "a value longer than eight bytes");
+    assert_int_equal(sl_json_dump(&small, v), SL_ETOOBIG);
+    json_decref(v);
+    sl_buf_dispose(&small);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -235,6 +268,7 @@ int main(void)
         T(escaping_appends_after_existing),
         T(escaping_cap),
         T(decref_as_arena_defer),
+        T(dump_matches_jansson),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
