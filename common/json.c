@@ -5,7 +5,7 @@
 #include <string.h>
 
 /* Length of the valid UTF-8 sequence at p (RFC 3629), or 0. */
-static size_t utf8_len(const char *p, size_t avail)
+size_t sl_utf8_len(const char *p, size_t avail)
 {
     const unsigned char *u = (const unsigned char *)p;
     size_t n;
@@ -81,7 +81,7 @@ int sl_json_append_string(sl_buf_t *out, sl_str_t s)
             if (c >= 0x80) {
                 /* Valid UTF-8 passes; an invalid byte becomes U+FFFD, so the
                  * output is always valid JSON whatever the input. */
-                size_t n = utf8_len(s.base + i, s.len - i);
+                size_t n = sl_utf8_len(s.base + i, s.len - i);
                 if (n > 0) {
                     i += n - 1;
                     continue;

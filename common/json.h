@@ -17,6 +17,9 @@
 int sl_json_error_body(sl_buf_t *out, const char *message, const char *type, const char *param,
                        const char *code);
 
+/** Length of the valid UTF-8 sequence at p (1 to 4), or 0 when it is not one. */
+size_t sl_utf8_len(const char *p, size_t n);
+
 /** Appends s as a JSON string literal (with quotes), escaping as needed. */
 int sl_json_append_string(sl_buf_t *out, sl_str_t s);
 

@@ -9,8 +9,10 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/json.h"
 #include "common/sse.h"
 #include "dataplane/providers/adapter.h"
+#include "dataplane/providers/jtok.h"
 #include "dataplane/providers/translate.h"
 
 #define DEFAULT_MAX_TOKENS 4096
@@ -330,77 +332,153 @@ static void take_usage(gw_proxy_t *px, const json_t *u)
     g->set = 1;
 }
 
-static json_t *to_openai(gw_proxy_t *px, const json_t *a)
+/* Anthropic usage from a token view into px->usage (see take_usage). */
+static void take_usage_view(gw_proxy_t *px, const gw_jview_t *v, int u)
 {
-    sl_buf_t text;
-    sl_buf_init(&text, 64u << 20);
-    json_t *calls = json_array();
-    size_t i;
-    json_t *b;
-    json_array_foreach(json_object_get(a, "content"), i, b) {
-        const char *t = gw_tr_str(b, "type");
-        if (t == NULL)
-            continue;
-        if (strcmp(t, "text") == 0 && gw_tr_str(b, "text") != NULL) {
-            if (sl_buf_append_str(&text, sl_str_c(gw_tr_str(b, "text"))) != 0)
-                break;
-        } else if (strcmp(t, "tool_use") == 0) {
-            json_t *in = json_object_get(b, "input");
-            const char *args = in ? gw_tr_dump(px, in).base : "{}";
-            json_array_append_new(calls, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id",
-                                                   gw_tr_str(b, "id") ? gw_tr_str(b, "id") : "",
-                                                   "type", "function", "function", "name",
-                                                   gw_tr_str(b, "name") ? gw_tr_str(b, "name") : "",
-                                                   "arguments", args));
-        }
-    }
-    json_t *msg = json_pack("{s:s}", "role", "assistant");
-    json_object_set_new(msg, "content", text.len || json_array_size(calls) == 0
-                                            ? json_stringn(text.base ? text.base : "", text.len)
-                                            : json_null());
-    if (json_array_size(calls) > 0)
-        json_object_set(msg, "tool_calls", calls);
-    json_decref(calls);
-    sl_buf_dispose(&text);
-    take_usage(px, json_object_get(a, "usage"));
+    if (gw_jview_type(v, u) != GW_J_OBJECT)
+        return;
+    gw_usage_t *g = &px->usage;
+    long long in = gw_jview_int(v, gw_jview_get(v, u, "input_tokens"));
+    long long out = gw_jview_int(v, gw_jview_get(v, u, "output_tokens"));
+    long long cr = gw_jview_int(v, gw_jview_get(v, u, "cache_read_input_tokens"));
+    long long cw = gw_jview_int(v, gw_jview_get(v, u, "cache_creation_input_tokens"));
+    g->cached_tokens = cr > 0 ? cr : 0;
+    g->cache_write_tokens = cw > 0 ? cw : 0;
+    g->prompt_tokens = (in > 0 ? in : 0) + g->cached_tokens + g->cache_write_tokens;
+    g->completion_tokens = out > 0 ? out : 0;
+    g->set = 1;
+}
+
+/*
+ * A Messages answer written straight out as a chat completion, from a token
+ * view of it: the same answer to_openai() builds, without building trees
+ * (translation is on the request path of every non-streaming call).
+ */
+static int write_openai(gw_proxy_t *px, const gw_jview_t *v, sl_buf_t *out)
+{
+    int content = gw_jview_get(v, 0, "content");
+    if (gw_jview_type(v, 0) != GW_J_OBJECT || gw_jview_type(v, content) != GW_J_ARRAY)
+        return SL_EUPPROTO;
+    take_usage_view(px, v, gw_jview_get(v, 0, "usage"));
     gw_tr_ids(px);
-    const char *fin = finish_reason(gw_tr_str(a, "stop_reason"));
-    return json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}],s:o}", "id",
-                     gw_tr_str(a, "id") ? gw_tr_str(a, "id") : px->tr.id, "object",
-                     "chat.completion", "created", (json_int_t)px->tr.created, "model",
-                     gw_tr_str(a, "model") ? gw_tr_str(a, "model") : px->tr.model, "choices",
-                     "index", 0, "message", msg, "logprobs", "finish_reason", fin ? fin : "stop",
-                     "usage", gw_tr_usage_to_openai(px));
+    int r = 0, ntext = 0, ncalls = 0;
+#define PUT(s) (r = r ? r : sl_buf_append_str(out, SL_STRLIT(s)) ? SL_EUPTOOBIG : 0)
+    int id = gw_jview_get(v, 0, "id"), model = gw_jview_get(v, 0, "model");
+    PUT("{\"id\":");
+    if (r == 0)
+        r = gw_jview_type(v, id) == GW_J_STRING ? gw_jview_put_string(v, id, out)
+                                                 : sl_json_append_string(out, sl_str_c(px->tr.id));
+    char created[64];
+    snprintf(created, sizeof(created), ",\"object\":\"chat.completion\",\"created\":%lld,",
+             px->tr.created);
+    r = r ? r : sl_buf_append_str(out, sl_str_c(created)) ? SL_EUPTOOBIG : 0;
+    PUT("\"model\":");
+    if (r == 0)
+        r = gw_jview_type(v, model) == GW_J_STRING
+                ? gw_jview_put_string(v, model, out)
+                : sl_json_append_string(out, sl_str_c(px->tr.model));
+    PUT(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    /* The text blocks, joined: their escaped contents go one after another. */
+    for (int b = gw_jview_first(v, content); r == 0 && b >= 0; b = gw_jview_next(v, b))
+        if (gw_jview_eq(v, gw_jview_get(v, b, "type"), "text")) {
+            int t = gw_jview_get(v, b, "text");
+            if (gw_jview_type(v, t) != GW_J_STRING)
+                continue;
+            if (ntext++ == 0)
+                PUT("\"");
+            if (r == 0)
+                r = gw_jview_put_chars(v, t, out);
+        }
+    for (int b = gw_jview_first(v, content); b >= 0; b = gw_jview_next(v, b))
+        ncalls += gw_jview_eq(v, gw_jview_get(v, b, "type"), "tool_use");
+    if (ntext > 0)
+        PUT("\"");
+    else if (ncalls > 0)
+        PUT("null");
+    else
+        PUT("\"\"");
+    if (ncalls > 0) {
+        PUT(",\"tool_calls\":[");
+        int k = 0;
+        for (int b = gw_jview_first(v, content); r == 0 && b >= 0; b = gw_jview_next(v, b)) {
+            if (!gw_jview_eq(v, gw_jview_get(v, b, "type"), "tool_use"))
+                continue;
+            int tid = gw_jview_get(v, b, "id"), name = gw_jview_get(v, b, "name");
+            int input = gw_jview_get(v, b, "input");
+            if (gw_jview_type(v, tid) != GW_J_STRING || gw_jview_type(v, name) != GW_J_STRING)
+                return SL_EUPPROTO;
+            if (k++ > 0)
+                PUT(",");
+            PUT("{\"id\":");
+            r = r ? r : gw_jview_put_string(v, tid, out);
+            PUT(",\"type\":\"function\",\"function\":{\"name\":");
+            r = r ? r : gw_jview_put_string(v, name, out);
+            PUT(",\"arguments\":");
+            /* The input object's own text, as a string (tokenized strictly above). */
+            if (r == 0)
+                r = sl_json_append_string(out, gw_jview_type(v, input) == GW_J_OBJECT
+                                                    ? gw_jview_raw(v, input)
+                                                    : SL_STRLIT("{}"));
+            PUT("}}");
+        }
+        PUT("]");
+    }
+    PUT("},\"logprobs\":null,\"finish_reason\":\"");
+    int sr = gw_jview_get(v, 0, "stop_reason");
+    char stop[32] = "";
+    sl_str_t srv = gw_jview_raw(v, sr);
+    if (gw_jview_type(v, sr) == GW_J_STRING && srv.len < sizeof(stop)) {
+        memcpy(stop, srv.base, srv.len);
+        stop[srv.len] = '\0';
+    }
+    const char *fin = finish_reason(stop[0] ? stop : NULL);
+    r = r ? r : sl_buf_append_str(out, sl_str_c(fin ? fin : "stop")) ? SL_EUPTOOBIG : 0;
+    PUT("\"}],\"usage\":");
+    r = r ? r : gw_tr_write_usage(px, out);
+    PUT("}");
+#undef PUT
+    return r;
 }
 
 static int on_response(gw_proxy_t *px)
 {
     anth_state_t *s = state(px);
-    json_t *a = gw_tr_parse_resp(px);
     int ok = px->up.status >= 200 && px->up.status < 300;
-    int r = 0;
     if (s->passthrough) {
         /* The client speaks Anthropic: its answer as is, usage and errors noted. */
-        if (ok)
+        if (ok) {
+            json_t *a = gw_tr_parse_resp(px);
             take_usage(px, json_object_get(a, "usage"));
-        else
+            json_decref(a);
+        } else {
             gw_tr_note_error(px);
-        json_decref(a);
+        }
         return 0;
     }
     if (!ok) {
+        json_t *a = gw_tr_parse_resp(px);
         json_t *e = json_object_get(a, "error");
-        r = gw_tr_respond_error(px, gw_tr_str(e, "message"), gw_tr_str(e, "type"), NULL);
+        int r = gw_tr_respond_error(px, gw_tr_str(e, "message"), gw_tr_str(e, "type"), NULL);
         json_decref(a);
         return r;
     }
-    if (!json_is_object(a) || !json_is_array(json_object_get(a, "content"))) {
-        json_decref(a);
-        return SL_EUPPROTO;
+    /* Only an OpenAI client gets here: an Anthropic one is passed through. */
+    gw_jview_t v;
+    int r = gw_jview_parse(&v, &px->req->arena, sl_buf_str(&px->resp));
+    if (r != 0)
+        return r;
+    sl_buf_t out;
+    sl_buf_init(&out, px->resp.max);
+    r = write_openai(px, &v, &out);
+    if (r == 0) {
+        /* The answer replaces the provider's in place. */
+        sl_buf_t old = px->resp;
+        px->resp = out;
+        out = old;
+        px->tr.resp_ct = "application/json";
     }
-    json_t *o = to_openai(px, a);
-    json_decref(a);
-    return o ? gw_tr_respond_json(px, o) : SL_EUPPROTO;
+    sl_buf_dispose(&out);
+    return r;
 }
 
 /* ---- streams ----------------------------------------------------------------- */

@@ -451,6 +451,26 @@ json_t *gw_tr_usage_to_openai(const gw_proxy_t *px)
     return u;
 }
 
+int gw_tr_write_usage(const gw_proxy_t *px, sl_buf_t *out)
+{
+    const gw_usage_t *g = &px->usage;
+    char b[320];
+    int n = snprintf(b, sizeof(b),
+                     "{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld,"
+                     "\"prompt_tokens_details\":{\"cached_tokens\":%lld},"
+                     "\"completion_tokens_details\":{\"reasoning_tokens\":%lld}",
+                     g->prompt_tokens, g->completion_tokens,
+                     g->prompt_tokens + g->completion_tokens, g->cached_tokens,
+                     g->reasoning_tokens);
+    if (g->cache_write_tokens > 0 && n > 0 && (size_t)n < sizeof(b))
+        n += snprintf(b + n, sizeof(b) - (size_t)n, ",\"cache_creation_input_tokens\":%lld",
+                      g->cache_write_tokens);
+    if (n <= 0 || (size_t)n >= sizeof(b) - 1)
+        return SL_EINTERNAL;
+    b[n++] = '}';
+    return sl_buf_append(out, b, (size_t)n) == 0 ? 0 : SL_EUPTOOBIG;
+}
+
 const char *gw_tr_str(const json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);

@@ -135,6 +135,8 @@ int gw_tr_feed_emit(gw_tr_feed_t *f, json_t *chunk);
 
 /** Fills px->usage from an OpenAI usage object (prompt/completion/cached/reasoning). */
 void gw_tr_usage_from_openai(gw_proxy_t *px, const json_t *usage);
+/** Appends the OpenAI usage object of px->usage as JSON text (what gw_tr_usage_to_openai makes). */
+int gw_tr_write_usage(const gw_proxy_t *px, sl_buf_t *out);
 /** An OpenAI usage object from px->usage. New reference. */
 json_t *gw_tr_usage_to_openai(const gw_proxy_t *px);
 
