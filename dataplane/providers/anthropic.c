@@ -310,12 +310,6 @@ static const char *finish_reason(const char *stop)
     return "stop"; /* end_turn, stop_sequence, pause_turn */
 }
 
-static long long int_at(const json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
-}
-
 /* Anthropic usage into px->usage; fields absent from u are left alone. */
 static void take_usage(gw_proxy_t *px, const json_t *u)
 {
@@ -323,12 +317,12 @@ static void take_usage(gw_proxy_t *px, const json_t *u)
         return;
     gw_usage_t *g = &px->usage;
     if (json_object_get(u, "input_tokens") != NULL) {
-        g->cached_tokens = int_at(u, "cache_read_input_tokens");
-        g->cache_write_tokens = int_at(u, "cache_creation_input_tokens");
-        g->prompt_tokens = int_at(u, "input_tokens") + g->cached_tokens + g->cache_write_tokens;
+        g->cached_tokens = gw_tr_int(u, "cache_read_input_tokens");
+        g->cache_write_tokens = gw_tr_int(u, "cache_creation_input_tokens");
+        g->prompt_tokens = gw_tr_int(u, "input_tokens") + g->cached_tokens + g->cache_write_tokens;
     }
     if (json_object_get(u, "output_tokens") != NULL)
-        g->completion_tokens = int_at(u, "output_tokens");
+        g->completion_tokens = gw_tr_int(u, "output_tokens");
     g->set = 1;
 }
 

@@ -18,13 +18,6 @@
 
 /* ---- request: Anthropic -> OpenAI ---------------------------------------- */
 
-static int bad(gw_proxy_t *px, const char *param, const char *msg)
-{
-    px->error_message = msg;
-    px->error_param = param;
-    return SL_EINVAL;
-}
-
 /* An Anthropic image block as an OpenAI image_url part. */
 static json_t *image_part(const json_t *block)
 {
@@ -87,7 +80,7 @@ static int convert_user(gw_proxy_t *px, const json_t *content, json_t *msgs)
         return 0;
     }
     if (!json_is_array(content))
-        return bad(px, "messages", "message content must be a string or an array of blocks");
+        return gw_tr_invalid(px, "messages", "message content must be a string or an array of blocks");
     json_t *parts = json_array();
     size_t i;
     json_t *b;
@@ -95,7 +88,7 @@ static int convert_user(gw_proxy_t *px, const json_t *content, json_t *msgs)
         const char *t = gw_tr_str(b, "type");
         if (t == NULL) {
             json_decref(parts);
-            return bad(px, "messages", "content block without a type");
+            return gw_tr_invalid(px, "messages", "content block without a type");
         }
         if (strcmp(t, "tool_result") == 0) {
             const char *id = gw_tr_str(b, "tool_use_id");
@@ -104,7 +97,7 @@ static int convert_user(gw_proxy_t *px, const json_t *content, json_t *msgs)
             if (id == NULL || tc == NULL) {
                 json_decref(tc);
                 json_decref(parts);
-                return bad(px, "messages", "tool_result needs tool_use_id and text content");
+                return gw_tr_invalid(px, "messages", "tool_result needs tool_use_id and text content");
             }
             if (json_is_true(json_object_get(b, "is_error")) && json_is_string(tc)) {
                 json_t *e = json_sprintf("Error: %s", json_string_value(tc));
@@ -120,7 +113,7 @@ static int convert_user(gw_proxy_t *px, const json_t *content, json_t *msgs)
             json_t *p = image_part(b);
             if (p == NULL) {
                 json_decref(parts);
-                return bad(px, "messages", "image block needs a base64 or url source");
+                return gw_tr_invalid(px, "messages", "image block needs a base64 or url source");
             }
             json_array_append_new(parts, p);
         } else {
@@ -147,7 +140,7 @@ static int convert_assistant(gw_proxy_t *px, const json_t *content, json_t *msgs
         return 0;
     }
     if (!json_is_array(content))
-        return bad(px, "messages", "message content must be a string or an array of blocks");
+        return gw_tr_invalid(px, "messages", "message content must be a string or an array of blocks");
     sl_buf_t text;
     sl_buf_init(&text, 64u << 20);
     json_t *calls = json_array();
@@ -163,7 +156,7 @@ static int convert_assistant(gw_proxy_t *px, const json_t *content, json_t *msgs
             const char *id = gw_tr_str(b, "id"), *name = gw_tr_str(b, "name");
             json_t *input = json_object_get(b, "input");
             if (id == NULL || name == NULL) {
-                r = bad(px, "messages", "tool_use needs id and name");
+                r = gw_tr_invalid(px, "messages", "tool_use needs id and name");
                 break;
             }
             const char *args = input ? gw_tr_dump(px, input).base : "{}";
@@ -199,7 +192,7 @@ static int convert_tools(gw_proxy_t *px, const json_t *in, json_t *out)
             const char *type = gw_tr_str(t, "type");
             if (name == NULL || (type != NULL && strcmp(type, "custom") != 0) || schema == NULL) {
                 json_decref(ot);
-                return bad(px, "tools",
+                return gw_tr_invalid(px, "tools",
                            "only custom tools (name, input_schema) can be sent to a "
                            "non-Anthropic provider");
             }
@@ -214,7 +207,7 @@ static int convert_tools(gw_proxy_t *px, const json_t *in, json_t *out)
     if (json_is_object(tc)) {
         const char *type = gw_tr_str(tc, "type");
         if (type == NULL)
-            return bad(px, "tool_choice", "tool_choice needs a type");
+            return gw_tr_invalid(px, "tool_choice", "tool_choice needs a type");
         if (strcmp(type, "auto") == 0)
             json_object_set_new(out, "tool_choice", json_string("auto"));
         else if (strcmp(type, "any") == 0)
@@ -226,7 +219,7 @@ static int convert_tools(gw_proxy_t *px, const json_t *in, json_t *out)
                                 json_pack("{s:s,s:{s:s}}", "type", "function", "function", "name",
                                           gw_tr_str(tc, "name")));
         else
-            return bad(px, "tool_choice", "unknown tool_choice type");
+            return gw_tr_invalid(px, "tool_choice", "unknown tool_choice type");
         if (json_is_true(json_object_get(tc, "disable_parallel_tool_use")))
             json_object_set_new(out, "parallel_tool_calls", json_false());
     }
@@ -238,10 +231,10 @@ int gw_anthropic_in_request(gw_proxy_t *px)
     json_t *in = px->body;
     json_t *msgs_in = json_object_get(in, "messages");
     if (!json_is_array(msgs_in))
-        return bad(px, "messages", "messages: an array of messages is required");
+        return gw_tr_invalid(px, "messages", "messages: an array of messages is required");
     json_t *mt = json_object_get(in, "max_tokens");
     if (!json_is_integer(mt) || json_integer_value(mt) < 1)
-        return bad(px, "max_tokens", "max_tokens: a positive integer is required");
+        return gw_tr_invalid(px, "max_tokens", "max_tokens: a positive integer is required");
     json_t *out = json_object();
     json_t *msgs = json_array();
     json_object_set_new(out, "messages", msgs);
@@ -250,7 +243,7 @@ int gw_anthropic_in_request(gw_proxy_t *px)
     if (sys != NULL) {
         json_t *st = text_of(sys);
         if (st == NULL)
-            r = bad(px, "system", "system must be a string or an array of text blocks");
+            r = gw_tr_invalid(px, "system", "system must be a string or an array of text blocks");
         else
             json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "system", "content", st));
     }
@@ -266,7 +259,7 @@ int gw_anthropic_in_request(gw_proxy_t *px)
         else if (role != NULL && strcmp(role, "assistant") == 0)
             r = convert_assistant(px, content, msgs);
         else
-            r = bad(px, "messages", "message roles must be user or assistant");
+            r = gw_tr_invalid(px, "messages", "message roles must be user or assistant");
     }
     if (r == 0)
         r = convert_tools(px, in, out);

@@ -69,21 +69,13 @@ static void dispose_decoder(void *p)
 
 static br_state_t *state(gw_proxy_t *px)
 {
-    if (px->tr.adapter == NULL) {
-        br_state_t *s = SL_ARENA_NEW(&px->req->arena, br_state_t);
-        memset(s, 0, sizeof(*s));
+    int fresh = px->tr.adapter == NULL;
+    br_state_t *s = gw_tr_state(px, sizeof(br_state_t));
+    if (fresh) {
         gw_es_decoder_init(&s->dec, MAX_EVENT);
         sl_arena_defer(&px->req->arena, dispose_decoder, &s->dec);
-        px->tr.adapter = s;
     }
-    return px->tr.adapter;
-}
-
-static int bad(gw_proxy_t *px, const char *param, const char *msg)
-{
-    px->error_message = msg;
-    px->error_param = param;
-    return SL_EINVAL;
+    return s;
 }
 
 static int is_str(const char *s, const char *want)
@@ -138,16 +130,16 @@ static int read_creds(gw_proxy_t *px, gw_sigv4_creds_t *c)
         return SL_ENOKEY;
     }
     if (c->access_key_id.len > MAX_KEY_ID || !all_alnum(c->access_key_id))
-        return bad(px, "x-sluice-aws-access-key-id",
+        return gw_tr_invalid(px, "x-sluice-aws-access-key-id",
                    "x-sluice-aws-access-key-id must be an AWS access key id (letters and digits)");
     if (c->secret_access_key.len > GW_SIGV4_MAX_SECRET || !all_visible(c->secret_access_key))
-        return bad(px, "x-sluice-aws-secret-access-key",
+        return gw_tr_invalid(px, "x-sluice-aws-secret-access-key",
                    "x-sluice-aws-secret-access-key is not an AWS secret access key");
     if (!all_visible(c->session_token))
-        return bad(px, "x-sluice-aws-session-token",
+        return gw_tr_invalid(px, "x-sluice-aws-session-token",
                    "x-sluice-aws-session-token is not an AWS session token");
     if (!gw_tr_token_ok(c->region))
-        return bad(px, "x-sluice-aws-region",
+        return gw_tr_invalid(px, "x-sluice-aws-region",
                    "bedrock needs the header x-sluice-aws-region (e.g. us-east-1)");
     return 0;
 }
@@ -185,10 +177,10 @@ static sl_str_t drop_default_port(gw_proxy_t *px, sl_str_t base)
 static int set_url(gw_proxy_t *px, const char *op)
 {
     if (px->model.len == 0)
-        return bad(px, "model", "model is required: a Bedrock model id, inference profile id "
+        return gw_tr_invalid(px, "model", "model is required: a Bedrock model id, inference profile id "
                                 "or ARN (e.g. anthropic.claude-3-haiku-20240307-v1:0)");
     if (px->model.len > MAX_MODEL_ID)
-        return bad(px, "model", "model is longer than Bedrock's 2048 characters");
+        return gw_tr_invalid(px, "model", "model is longer than Bedrock's 2048 characters");
     sl_str_t base;
     int r = gw_tr_base_url(px, &base);
     if (r != 0)
@@ -248,15 +240,15 @@ static int image_block(gw_proxy_t *px, const json_t *part, json_t *blocks)
 {
     const char *url = gw_tr_str(json_object_get(part, "image_url"), "url");
     if (url == NULL)
-        return bad(px, "messages", "image_url parts need an image_url.url");
+        return gw_tr_invalid(px, "messages", "image_url parts need an image_url.url");
     if (strncmp(url, "data:", 5) != 0)
-        return bad(px, "messages",
+        return gw_tr_invalid(px, "messages",
                    "bedrock's Converse API takes images as bytes only: send them as base64 "
                    "data URLs (data:image/png;base64,...), http(s) image URLs are not supported");
     const char *semi = strchr(url, ';');
     const char *comma = strchr(url, ',');
     if (semi == NULL || comma == NULL || semi > comma || strncmp(semi, ";base64,", 8) != 0)
-        return bad(px, "messages", "image data URLs must be base64 (data:image/png;base64,...)");
+        return gw_tr_invalid(px, "messages", "image data URLs must be base64 (data:image/png;base64,...)");
     static const struct {
         const char *mime, *format;
     } formats[] = {{"image/png", "png"},   {"image/jpeg", "jpeg"}, {"image/jpg", "jpeg"},
@@ -270,7 +262,7 @@ static int image_block(gw_proxy_t *px, const json_t *part, json_t *blocks)
             return 0;
         }
     }
-    return bad(px, "messages", "bedrock takes png, jpeg, gif and webp images");
+    return gw_tr_invalid(px, "messages", "bedrock takes png, jpeg, gif and webp images");
 }
 
 /* OpenAI message content (string or parts) as Converse blocks; images only where allowed. */
@@ -285,7 +277,7 @@ static int content_blocks(gw_proxy_t *px, const json_t *c, json_t *blocks, int i
     if (c == NULL || json_is_null(c))
         return 0;
     if (!json_is_array(c))
-        return bad(px, "messages", "message content must be a string or an array of parts");
+        return gw_tr_invalid(px, "messages", "message content must be a string or an array of parts");
     size_t i;
     json_t *p;
     json_array_foreach(c, i, p) {
@@ -300,7 +292,7 @@ static int content_blocks(gw_proxy_t *px, const json_t *c, json_t *blocks, int i
             if (r != 0)
                 return r;
         } else {
-            return bad(px, "messages", "content part type not supported by bedrock");
+            return gw_tr_invalid(px, "messages", "content part type not supported by bedrock");
         }
     }
     return 0;
@@ -331,7 +323,7 @@ static int tool_use_blocks(gw_proxy_t *px, const json_t *m, json_t *blocks)
         if (!json_is_object(input) || gw_tr_str(tc, "id") == NULL ||
             gw_tr_str(fn, "name") == NULL) {
             json_decref(input);
-            return bad(px, "messages",
+            return gw_tr_invalid(px, "messages",
                        "tool_calls need an id, a name and arguments that are a JSON object");
         }
         json_array_append_new(blocks, json_pack("{s:{s:O,s:O,s:o}}", "toolUse", "toolUseId",
@@ -350,7 +342,7 @@ static int tool_result_block(gw_proxy_t *px, const json_t *m, json_t *blocks)
 {
     const char *id = gw_tr_str(m, "tool_call_id");
     if (id == NULL)
-        return bad(px, "messages", "tool messages need a tool_call_id");
+        return gw_tr_invalid(px, "messages", "tool messages need a tool_call_id");
     json_t *content = json_array();
     int r = content_blocks(px, json_object_get(m, "content"), content, 0);
     if (r != 0) {
@@ -366,7 +358,7 @@ static int convert_messages(gw_proxy_t *px, const json_t *in, json_t *out)
 {
     const json_t *list = json_object_get(in, "messages");
     if (!json_is_array(list))
-        return bad(px, "messages", "messages must be an array");
+        return gw_tr_invalid(px, "messages", "messages must be an array");
     json_t *msgs = json_array();
     json_t *system = json_array();
     json_object_set_new(out, "messages", msgs);
@@ -379,7 +371,7 @@ static int convert_messages(gw_proxy_t *px, const json_t *in, json_t *out)
         json_t *blocks = json_array();
         const char *turn = NULL;
         if (role == NULL) {
-            r = bad(px, "messages", "every message needs a role");
+            r = gw_tr_invalid(px, "messages", "every message needs a role");
         } else if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0) {
             r = content_blocks(px, c, system, 0);
         } else if (strcmp(role, "user") == 0) {
@@ -394,7 +386,7 @@ static int convert_messages(gw_proxy_t *px, const json_t *in, json_t *out)
             r = tool_result_block(px, m, blocks);
             turn = "user";
         } else {
-            r = bad(px, "messages", "message role not supported by bedrock");
+            r = gw_tr_invalid(px, "messages", "message role not supported by bedrock");
         }
         if (r == 0 && turn != NULL && json_array_size(blocks) > 0) {
             add_turn(msgs, turn, blocks);
@@ -408,7 +400,7 @@ static int convert_messages(gw_proxy_t *px, const json_t *in, json_t *out)
         json_object_set(out, "system", system);
     json_decref(system);
     if (r == 0 && json_array_size(msgs) == 0)
-        r = bad(px, "messages", "at least one user message with content is required");
+        r = gw_tr_invalid(px, "messages", "at least one user message with content is required");
     return r;
 }
 
@@ -426,14 +418,14 @@ static int convert_tools(gw_proxy_t *px, const json_t *in, json_t *out)
         else if (strcmp(s, "none") == 0)
             none = 1; /* Converse has no "none": the tools are left out */
         else
-            return bad(px, "tool_choice", "tool_choice must be auto, required, none or a function");
+            return gw_tr_invalid(px, "tool_choice", "tool_choice must be auto, required, none or a function");
     } else if (json_is_object(tc)) {
         const char *name = gw_tr_str(json_object_get(tc, "function"), "name");
         if (name == NULL)
-            return bad(px, "tool_choice", "tool_choice must name a function");
+            return gw_tr_invalid(px, "tool_choice", "tool_choice must name a function");
         choice = json_pack("{s:{s:s}}", "tool", "name", name);
     } else if (tc != NULL && !json_is_null(tc)) {
-        return bad(px, "tool_choice", "tool_choice must be auto, required, none or a function");
+        return gw_tr_invalid(px, "tool_choice", "tool_choice must be auto, required, none or a function");
     }
     json_t *tools = json_object_get(in, "tools");
     if (none || !json_is_array(tools) || json_array_size(tools) == 0) {
@@ -450,7 +442,7 @@ static int convert_tools(gw_proxy_t *px, const json_t *in, json_t *out)
         if ((type != NULL && strcmp(type, "function") != 0) || name == NULL) {
             json_decref(specs);
             json_decref(choice);
-            return bad(px, "tools", "bedrock tools must be functions with a name");
+            return gw_tr_invalid(px, "tools", "bedrock tools must be functions with a name");
         }
         json_t *schema = json_object_get(fn, "parameters");
         json_t *spec = json_pack("{s:s}", "name", name);
@@ -494,7 +486,7 @@ static int convert_inference(gw_proxy_t *px, const json_t *in, json_t *out)
         json_array_foreach(stop, i, s) {
             if (!json_is_string(s)) {
                 json_decref(cfg);
-                return bad(px, "stop", "stop must be a string or an array of strings");
+                return gw_tr_invalid(px, "stop", "stop must be a string or an array of strings");
             }
         }
         json_object_set(cfg, "stopSequences", stop);
@@ -510,7 +502,7 @@ static json_t *converse_request(gw_proxy_t *px, int *err)
     const json_t *in = px->body;
     json_t *n = json_object_get(in, "n");
     if (json_is_integer(n) && json_integer_value(n) != 1) {
-        *err = bad(px, "n", "bedrock returns one choice per request: n must be 1");
+        *err = gw_tr_invalid(px, "n", "bedrock returns one choice per request: n must be 1");
         return NULL;
     }
     json_t *out = json_object();
@@ -554,7 +546,7 @@ static json_t *embed_request(gw_proxy_t *px, int *err)
     *err = 0;
     s->embed = embed_kind(px->model);
     if (s->embed == EMBED_NONE) {
-        *err = bad(px, "model", "bedrock embeddings need an amazon.titan-embed-* or "
+        *err = gw_tr_invalid(px, "model", "bedrock embeddings need an amazon.titan-embed-* or "
                                 "cohere.embed-* model");
         return NULL;
     }
@@ -564,7 +556,7 @@ static json_t *embed_request(gw_proxy_t *px, int *err)
     if (json_is_array(input))
         json_array_foreach(input, i, v) strings = strings && json_is_string(v);
     if (!strings) {
-        *err = bad(px, "input", "bedrock embeds text: input must be a string or a non-empty "
+        *err = gw_tr_invalid(px, "input", "bedrock embeds text: input must be a string or a non-empty "
                                 "array of strings (no token arrays)");
         return NULL;
     }
@@ -572,24 +564,24 @@ static json_t *embed_request(gw_proxy_t *px, int *err)
     json_t *encv = json_object_get(in, "encoding_format");
     if ((encv != NULL && !json_is_null(encv) && enc == NULL) ||
         (enc != NULL && strcmp(enc, "float") != 0 && strcmp(enc, "base64") != 0)) {
-        *err = bad(px, "encoding_format", "encoding_format must be float or base64");
+        *err = gw_tr_invalid(px, "encoding_format", "encoding_format must be float or base64");
         return NULL;
     }
     json_t *dims = json_object_get(in, "dimensions");
     if (dims != NULL && !json_is_null(dims) && !json_is_integer(dims)) {
-        *err = bad(px, "dimensions", "dimensions must be an integer");
+        *err = gw_tr_invalid(px, "dimensions", "dimensions must be an integer");
         return NULL;
     }
     if (!json_is_integer(dims))
         dims = NULL;
     if (s->embed != EMBED_COHERE) {
         if (json_is_array(input) && json_array_size(input) > 1) {
-            *err = bad(px, "input", "Amazon Titan embeds one text per request: send input as "
+            *err = gw_tr_invalid(px, "input", "Amazon Titan embeds one text per request: send input as "
                                     "a single string (one request per text)");
             return NULL;
         }
         if (dims != NULL && s->embed == EMBED_TITAN_V1) {
-            *err = bad(px, "dimensions", "amazon.titan-embed-text-v1 has a fixed size: "
+            *err = gw_tr_invalid(px, "dimensions", "amazon.titan-embed-text-v1 has a fixed size: "
                                          "dimensions needs Titan Text Embeddings V2");
             return NULL;
         }
@@ -601,7 +593,7 @@ static json_t *embed_request(gw_proxy_t *px, int *err)
     }
     sl_str_t it = sl_str_trim(gw_proxy_header(px, "cohere-input-type"));
     if (it.len > 0 && !gw_tr_token_ok(it)) {
-        *err = bad(px, "x-sluice-cohere-input-type",
+        *err = gw_tr_invalid(px, "x-sluice-cohere-input-type",
                    "x-sluice-cohere-input-type must be a Cohere input type, e.g. search_query");
         return NULL;
     }
@@ -636,7 +628,7 @@ static int build_request(gw_proxy_t *px)
         return SL_EUNSUPPORTED;
     }
     if (px->body == NULL)
-        return bad(px, NULL, "request body must be a JSON object");
+        return gw_tr_invalid(px, NULL, "request body must be a JSON object");
     gw_sigv4_creds_t creds;
     int r = read_creds(px, &creds);
     if (r != 0)
@@ -665,7 +657,8 @@ static int build_request(gw_proxy_t *px)
 
 /* ---- answers ------------------------------------------------------------------------- */
 
-static long long int_at(const json_t *o, const char *k)
+/* A token count: absent, not an integer or negative is 0. */
+static long long count_at(const json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
     json_int_t i = json_is_integer(v) ? json_integer_value(v) : 0;
@@ -683,10 +676,10 @@ static void take_usage(gw_proxy_t *px, const json_t *u)
     if (!json_is_object(u))
         return;
     gw_usage_t *g = &px->usage;
-    g->cached_tokens = int_at(u, "cacheReadInputTokens");
-    g->cache_write_tokens = int_at(u, "cacheWriteInputTokens");
-    g->prompt_tokens = int_at(u, "inputTokens") + g->cached_tokens + g->cache_write_tokens;
-    g->completion_tokens = int_at(u, "outputTokens");
+    g->cached_tokens = count_at(u, "cacheReadInputTokens");
+    g->cache_write_tokens = count_at(u, "cacheWriteInputTokens");
+    g->prompt_tokens = count_at(u, "inputTokens") + g->cached_tokens + g->cache_write_tokens;
+    g->completion_tokens = count_at(u, "outputTokens");
     g->set = 1;
 }
 
@@ -748,42 +741,6 @@ static json_t *converse_answer(gw_proxy_t *px, const json_t *a)
                      gw_tr_usage_to_openai(px));
 }
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* An embedding as OpenAI's base64: little-endian float32, standard alphabet. */
-static json_t *embedding_base64(gw_proxy_t *px, const json_t *vec)
-{
-    size_t n = json_array_size(vec);
-    size_t bytes = n * 4, chars = (bytes + 2) / 3 * 4;
-    uint8_t *raw = sl_arena_try_alloc(&px->req->arena, bytes + 1, 1);
-    char *out = sl_arena_try_alloc(&px->req->arena, chars + 1, 1);
-    if (raw == NULL || out == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        double d = json_number_value(json_array_get(vec, i));
-        float f = (float)(d > FLT_MAX ? FLT_MAX : d < -FLT_MAX ? -FLT_MAX : d);
-        uint32_t u;
-        memcpy(&u, &f, 4);
-        raw[4 * i] = (uint8_t)u;
-        raw[4 * i + 1] = (uint8_t)(u >> 8);
-        raw[4 * i + 2] = (uint8_t)(u >> 16);
-        raw[4 * i + 3] = (uint8_t)(u >> 24);
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < bytes; i += 3) {
-        uint32_t v = (uint32_t)raw[i] << 16;
-        if (i + 1 < bytes)
-            v |= (uint32_t)raw[i + 1] << 8;
-        if (i + 2 < bytes)
-            v |= raw[i + 2];
-        out[o++] = b64[(v >> 18) & 63];
-        out[o++] = b64[(v >> 12) & 63];
-        out[o++] = i + 1 < bytes ? b64[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < bytes ? b64[v & 63] : '=';
-    }
-    return json_stringn(out, o);
-}
-
 /* The input token count InvokeModel reports in a header (Cohere's body has none). */
 static long long header_tokens(gw_proxy_t *px)
 {
@@ -810,7 +767,7 @@ static json_t *embed_answer(gw_proxy_t *px, const json_t *a)
             e = json_object_get(json_object_get(a, "embeddingsByType"), "float");
         vecs = json_is_array(e) ? json_pack("[O]", e) : NULL;
         tokens = json_is_integer(json_object_get(a, "inputTextTokenCount"))
-                     ? int_at(a, "inputTextTokenCount")
+                     ? count_at(a, "inputTextTokenCount")
                      : header_tokens(px);
     }
     if (!json_is_array(vecs)) {
@@ -824,7 +781,7 @@ static json_t *embed_answer(gw_proxy_t *px, const json_t *a)
     json_array_foreach(vecs, i, v) {
         int ok = json_is_array(v);
         json_array_foreach(v, k, x) ok = ok && json_is_number(x);
-        json_t *emb = ok ? (base64 ? embedding_base64(px, v) : json_incref(v)) : NULL;
+        json_t *emb = ok ? (base64 ? gw_tr_embedding_base64(px, v) : json_incref(v)) : NULL;
         if (emb == NULL) {
             json_decref(data);
             json_decref(vecs);
@@ -921,32 +878,11 @@ static int on_response(gw_proxy_t *px)
 
 /* ---- streams ------------------------------------------------------------------------------ */
 
-typedef struct {
-    gw_proxy_t *px;
-    sl_buf_t *out;
-    int err;
-} feed_t;
+typedef gw_tr_feed_t feed_t;
 
-static int emit(feed_t *f, json_t *chunk)
-{
-    int r = gw_tr_emit_chunk(f->px, chunk, f->out);
-    if (r != 0)
-        f->err = r;
-    return r;
-}
-
-/* The first chunk carries the role, whichever event comes first. */
 static int send_role(feed_t *f)
 {
-    br_state_t *s = state(f->px);
-    if (s->role_sent)
-        return 0;
-    s->role_sent = 1;
-    json_t *delta;
-    json_t *c = gw_tr_chunk_new(&delta);
-    json_object_set_new(delta, "role", json_string("assistant"));
-    json_object_set_new(delta, "content", json_string(""));
-    return emit(f, c);
+    return gw_tr_feed_role(f, &state(f->px)->role_sent);
 }
 
 /* The tool index of a block, or -1 when the block is not a started tool block. */
@@ -979,7 +915,7 @@ static int on_block_start(feed_t *f, br_state_t *s, const json_t *ev)
                         json_pack("[{s:i,s:s,s:s,s:{s:s,s:s}}]", "index", t, "id", id ? id : "",
                                   "type", "function", "function", "name", name ? name : "",
                                   "arguments", ""));
-    return emit(f, c);
+    return gw_tr_feed_emit(f, c);
 }
 
 static int on_block_delta(feed_t *f, br_state_t *s, const json_t *ev)
@@ -993,7 +929,7 @@ static int on_block_delta(feed_t *f, br_state_t *s, const json_t *ev)
             return 0;
         json_t *c = gw_tr_chunk_new(&delta);
         json_object_set(delta, "content", text);
-        return emit(f, c);
+        return gw_tr_feed_emit(f, c);
     }
     if (json_is_object(tu)) {
         int t = tool_of(s, ev);
@@ -1003,7 +939,7 @@ static int on_block_delta(feed_t *f, br_state_t *s, const json_t *ev)
         json_t *c = gw_tr_chunk_new(&delta);
         json_object_set_new(delta, "tool_calls", json_pack("[{s:i,s:{s:O}}]", "index", t,
                                                            "function", "arguments", input));
-        return emit(f, c);
+        return gw_tr_feed_emit(f, c);
     }
     return 0; /* reasoningContent and citation deltas have no OpenAI form */
 }
@@ -1025,12 +961,12 @@ static int on_event(feed_t *f, sl_str_t type, const json_t *ev)
         json_t *c = gw_tr_chunk_new(&delta);
         json_object_set_new(json_array_get(json_object_get(c, "choices"), 0), "finish_reason",
                             json_string(finish_reason(gw_tr_str(ev, "stopReason"))));
-        return emit(f, c);
+        return gw_tr_feed_emit(f, c);
     }
     if (sl_str_eq(type, SL_STRLIT("metadata"))) {
         /* The last event of a ConverseStream answer, after messageStop. */
         take_usage(px, json_object_get(ev, "usage"));
-        if (emit(f, json_pack("{s:[],s:o}", "choices", "usage", gw_tr_usage_to_openai(px))) != 0)
+        if (gw_tr_feed_emit(f, json_pack("{s:[],s:o}", "choices", "usage", gw_tr_usage_to_openai(px))) != 0)
             return f->err;
         s->done = 1;
         int r = gw_tr_emit_done(px, f->out);

@@ -568,42 +568,6 @@ static json_t *chat_answer(gw_proxy_t *px, const json_t *a)
                      "finish_reason", fin ? fin : "stop", "usage", gw_tr_usage_to_openai(px));
 }
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* An embedding as OpenAI's base64: little-endian float32, standard alphabet. */
-static json_t *embedding_base64(gw_proxy_t *px, const json_t *vec)
-{
-    size_t n = json_array_size(vec);
-    size_t bytes = n * 4, chars = (bytes + 2) / 3 * 4;
-    uint8_t *raw = sl_arena_try_alloc(&px->req->arena, bytes + 1, 1);
-    char *out = sl_arena_try_alloc(&px->req->arena, chars + 1, 1);
-    if (raw == NULL || out == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        double d = json_number_value(json_array_get(vec, i));
-        float f = (float)(d > FLT_MAX ? FLT_MAX : d < -FLT_MAX ? -FLT_MAX : d);
-        uint32_t u;
-        memcpy(&u, &f, 4);
-        raw[4 * i] = (uint8_t)u;
-        raw[4 * i + 1] = (uint8_t)(u >> 8);
-        raw[4 * i + 2] = (uint8_t)(u >> 16);
-        raw[4 * i + 3] = (uint8_t)(u >> 24);
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < bytes; i += 3) {
-        uint32_t v = (uint32_t)raw[i] << 16;
-        if (i + 1 < bytes)
-            v |= (uint32_t)raw[i + 1] << 8;
-        if (i + 2 < bytes)
-            v |= raw[i + 2];
-        out[o++] = b64[(v >> 18) & 63];
-        out[o++] = b64[(v >> 12) & 63];
-        out[o++] = i + 1 < bytes ? b64[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < bytes ? b64[v & 63] : '=';
-    }
-    return json_stringn(out, o);
-}
-
 static json_t *embed_answer(gw_proxy_t *px, const json_t *a)
 {
     json_t *e = json_object_get(a, "embeddings");
@@ -618,7 +582,7 @@ static json_t *embed_answer(gw_proxy_t *px, const json_t *a)
     json_array_foreach(vecs, i, v) {
         int ok = json_is_array(v);
         json_array_foreach(v, k, x) ok = ok && json_is_number(x);
-        json_t *emb = ok ? (base64 ? embedding_base64(px, v) : json_incref(v)) : NULL;
+        json_t *emb = ok ? (base64 ? gw_tr_embedding_base64(px, v) : json_incref(v)) : NULL;
         if (emb == NULL) {
             json_decref(data);
             return NULL;
@@ -679,18 +643,9 @@ static int on_response(gw_proxy_t *px)
 
 typedef gw_tr_feed_t feed_t;
 
-/* The first chunk of every answer carries the role, whatever event comes first. */
 static int send_role(feed_t *f)
 {
-    co_state_t *s = state(f->px);
-    if (s->role_sent)
-        return 0;
-    s->role_sent = 1;
-    json_t *delta;
-    json_t *c = gw_tr_chunk_new(&delta);
-    json_object_set_new(delta, "role", json_string("assistant"));
-    json_object_set_new(delta, "content", json_string(""));
-    return gw_tr_feed_emit(f, c);
+    return gw_tr_feed_role(f, &state(f->px)->role_sent);
 }
 
 static int emit_text(feed_t *f, const char *text)

@@ -664,12 +664,6 @@ static int build_request(gw_proxy_t *px)
 
 /* ---- answers ------------------------------------------------------------------------ */
 
-static long long int_at(const json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
-}
-
 /*
  * UsageMetadata into px->usage. Thinking tokens count as completion tokens,
  * as OpenAI counts reasoning; tool-use prompt tokens (grounding) as prompt.
@@ -679,10 +673,10 @@ static void take_usage(gw_proxy_t *px, const json_t *u)
     if (!json_is_object(u))
         return;
     gw_usage_t *g = &px->usage;
-    g->prompt_tokens = int_at(u, "promptTokenCount") + int_at(u, "toolUsePromptTokenCount");
-    g->reasoning_tokens = int_at(u, "thoughtsTokenCount");
-    g->completion_tokens = int_at(u, "candidatesTokenCount") + g->reasoning_tokens;
-    g->cached_tokens = int_at(u, "cachedContentTokenCount");
+    g->prompt_tokens = gw_tr_int(u, "promptTokenCount") + gw_tr_int(u, "toolUsePromptTokenCount");
+    g->reasoning_tokens = gw_tr_int(u, "thoughtsTokenCount");
+    g->completion_tokens = gw_tr_int(u, "candidatesTokenCount") + g->reasoning_tokens;
+    g->cached_tokens = gw_tr_int(u, "cachedContentTokenCount");
     g->set = 1;
 }
 
@@ -839,36 +833,6 @@ static int chat_response(gw_proxy_t *px, const json_t *g)
 }
 
 /* The values as base64 of little-endian float32, as OpenAI's encoding_format base64. */
-static json_t *b64_floats(gw_proxy_t *px, const json_t *values)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = json_array_size(values), nb = n * 4;
-    unsigned char *raw = sl_arena_try_alloc(&px->req->arena, nb + 1, 1);
-    char *out = sl_arena_try_alloc(&px->req->arena, (nb + 2) / 3 * 4 + 1, 1);
-    if (raw == NULL || out == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        float f = (float)json_number_value(json_array_get(values, i));
-        uint32_t u;
-        memcpy(&u, &f, 4);
-        for (int k = 0; k < 4; k++)
-            raw[i * 4 + (size_t)k] = (unsigned char)(u >> (8 * k));
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < nb; i += 3) {
-        uint32_t v = (uint32_t)raw[i] << 16;
-        if (i + 1 < nb)
-            v |= (uint32_t)raw[i + 1] << 8;
-        if (i + 2 < nb)
-            v |= raw[i + 2];
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        out[o++] = i + 1 < nb ? tab[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < nb ? tab[v & 63] : '=';
-    }
-    return json_stringn(out, o);
-}
-
 static int embed_response(gw_proxy_t *px, const json_t *g)
 {
     gm_state_t *s = state(px);
@@ -896,7 +860,7 @@ static int embed_response(gw_proxy_t *px, const json_t *g)
     json_array_foreach(list, i, e) {
         if (s->vertex) {
             json_t *st = json_object_get(json_object_get(e, "embeddings"), "statistics");
-            tokens += int_at(st, "token_count") + int_at(st, "tokenCount");
+            tokens += gw_tr_int(st, "token_count") + gw_tr_int(st, "tokenCount");
             e = json_object_get(e, "embeddings");
         }
         json_t *values = json_object_get(e, "values");
@@ -904,7 +868,7 @@ static int embed_response(gw_proxy_t *px, const json_t *g)
             r = SL_EUPPROTO;
             break;
         }
-        json_t *emb = s->b64 ? b64_floats(px, values) : json_incref(values);
+        json_t *emb = s->b64 ? gw_tr_embedding_base64(px, values) : json_incref(values);
         if (emb == NULL) {
             r = SL_EUPTOOBIG;
             break;

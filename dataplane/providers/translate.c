@@ -6,10 +6,15 @@
 #include "dataplane/providers/translate.h"
 
 #include <stdarg.h>
+#include <stdint.h>
+#include <limits.h>
+#include <float.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#include <openssl/evp.h>
 
 #include "common/err.h"
 #include "common/json.h"
@@ -411,26 +416,32 @@ int gw_tr_feed_emit(gw_tr_feed_t *f, json_t *chunk)
     return r;
 }
 
-/* ---- usage and helpers -------------------------------------------------------- */
-
-static long long int_at(const json_t *o, const char *k)
+int gw_tr_feed_role(gw_tr_feed_t *f, int *sent)
 {
-    json_t *v = json_object_get(o, k);
-    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+    if (*sent)
+        return 0;
+    *sent = 1;
+    json_t *delta;
+    json_t *c = gw_tr_chunk_new(&delta);
+    json_object_set_new(delta, "role", json_string("assistant"));
+    json_object_set_new(delta, "content", json_string(""));
+    return gw_tr_feed_emit(f, c);
 }
+
+/* ---- usage and helpers -------------------------------------------------------- */
 
 void gw_tr_usage_from_openai(gw_proxy_t *px, const json_t *u)
 {
     gw_usage_t *g = &px->usage;
-    g->prompt_tokens = int_at(u, "prompt_tokens");
-    g->completion_tokens = int_at(u, "completion_tokens");
-    g->cached_tokens = int_at(json_object_get(u, "prompt_tokens_details"), "cached_tokens");
+    g->prompt_tokens = gw_tr_int(u, "prompt_tokens");
+    g->completion_tokens = gw_tr_int(u, "completion_tokens");
+    g->cached_tokens = gw_tr_int(json_object_get(u, "prompt_tokens_details"), "cached_tokens");
     g->reasoning_tokens =
-        int_at(json_object_get(u, "completion_tokens_details"), "reasoning_tokens");
-    g->cache_write_tokens = int_at(u, "cache_creation_input_tokens");
+        gw_tr_int(json_object_get(u, "completion_tokens_details"), "reasoning_tokens");
+    g->cache_write_tokens = gw_tr_int(u, "cache_creation_input_tokens");
     if (json_object_get(u, "prompt_tokens") == NULL &&
         json_object_get(u, "completion_tokens") == NULL)
-        g->prompt_tokens = int_at(u, "total_tokens"); /* embeddings APIs (Voyage) */
+        g->prompt_tokens = gw_tr_int(u, "total_tokens"); /* embeddings APIs (Voyage) */
     g->set = 1;
 }
 
@@ -449,6 +460,33 @@ json_t *gw_tr_usage_to_openai(const gw_proxy_t *px)
         json_object_set_new(u, "cache_creation_input_tokens",
                             json_integer((json_int_t)g->cache_write_tokens));
     return u;
+}
+
+json_t *gw_tr_embedding_base64(gw_proxy_t *px, const json_t *vec)
+{
+    size_t n = json_array_size(vec), bytes = n * 4;
+    if (n > (SIZE_MAX / 8) || bytes > INT_MAX)
+        return NULL;
+    unsigned char *raw = sl_arena_try_alloc(&px->req->arena, bytes + 1, 1);
+    unsigned char *out = sl_arena_try_alloc(&px->req->arena, (bytes + 2) / 3 * 4 + 1, 1);
+    if (raw == NULL || out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        double d = json_number_value(json_array_get(vec, i));
+        float f = (float)(d > FLT_MAX ? FLT_MAX : d < -FLT_MAX ? -FLT_MAX : d);
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        for (int k = 0; k < 4; k++)
+            raw[i * 4 + (size_t)k] = (unsigned char)(u >> (8 * k)); /* little-endian */
+    }
+    int len = EVP_EncodeBlock(out, raw, (int)bytes);
+    return len < 0 ? NULL : json_stringn((const char *)out, (size_t)len);
+}
+
+long long gw_tr_int(const json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
 }
 
 int gw_tr_write_usage(const gw_proxy_t *px, sl_buf_t *out)

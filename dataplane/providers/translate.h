@@ -130,6 +130,8 @@ int gw_tr_sse_feed(gw_proxy_t *px, const char *p, size_t n, sl_buf_t *out,
                    int (*on_event)(void *ud, const sl_sse_event_t *ev));
 /** gw_tr_emit_chunk into f->out; a failure is kept in f->err and returned. */
 int gw_tr_feed_emit(gw_tr_feed_t *f, json_t *chunk);
+/** The answer's first chunk (role assistant, empty content), once: *sent guards it. */
+int gw_tr_feed_role(gw_tr_feed_t *f, int *sent);
 
 /* ---- usage and small JSON helpers ---------------------------------------- */
 
@@ -142,6 +144,11 @@ json_t *gw_tr_usage_to_openai(const gw_proxy_t *px);
 
 /** The compact JSON text of v in the request's arena (never json_dumps + free). */
 sl_str_t gw_tr_dump(gw_proxy_t *px, const json_t *v);
+
+/** The integer at key, or 0 when absent or not an integer. */
+long long gw_tr_int(const json_t *o, const char *key);
+/** An embedding as OpenAI's base64 (little-endian float32). New reference, or NULL. */
+json_t *gw_tr_embedding_base64(gw_proxy_t *px, const json_t *vec);
 
 /** The string at key, or NULL when absent or not a string. */
 const char *gw_tr_str(const json_t *o, const char *key);
