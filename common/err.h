@@ -31,6 +31,8 @@
        "request header fields too large")                                                          \
     XX(ETIMEOUT, 408, "invalid_request_error", "request_timeout",                                  \
        "client did not send the request in time")                                                  \
+    XX(EREQTIMEOUT, 408, "timeout_error", "request_timeout_exceeded",                                    \
+       "the request did not complete within its request_timeout")                                 \
     XX(EUPCONN, 502, "api_error", "upstream_unreachable", "upstream unreachable")                 \
     XX(EUPPROTO, 502, "api_error", "upstream_bad_response", "upstream sent an invalid response")  \
     XX(EUPTOOBIG, 502, "api_error", "upstream_response_too_large",                                 \

@@ -19,6 +19,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/rand.h"
+#include "common/rconfig.h"
 #include "dataplane/providers/adapter.h"
 #include "dataplane/providers/anthropic_in.h"
 #include "dataplane/providers/translate.h"
@@ -99,7 +100,8 @@ static void span_end(gw_proxy_t *px)
     }
 }
 
-/* Headers the gateway adds to every proxied response. */
+/* Headers the gateway adds to every proxied response (at most this many). */
+#define GW_OWN_HEADERS 10
 static size_t own_headers(gw_proxy_t *px, gw_http_header_t *h)
 {
     size_t n = 0;
@@ -108,6 +110,31 @@ static size_t own_headers(gw_proxy_t *px, gw_http_header_t *h)
     if (px->provider_name.len > 0) {
         h[n].name = SL_STRLIT("x-sluice-provider");
         h[n++].value = px->provider_name;
+    }
+    const gw_route_t *rt = px->route;
+    if (rt != NULL && rt->nplan > 0) {
+        /* What the config did, under Sluice's names and Portkey's. */
+        sl_arena_t *a = &px->req->arena;
+        sl_str_t target = sl_str_c(rt->plan[rt->cur].leaf->path);
+        sl_str_t retries = sl_str_c(sl_arena_printf(a, "%d", rt->retries));
+        h[n].name = SL_STRLIT("x-sluice-target");
+        h[n++].value = target;
+        h[n].name = SL_STRLIT("x-sluice-retries");
+        h[n++].value = retries;
+        if (rt->fallback_len > 0) {
+            h[n].name = SL_STRLIT("x-sluice-fallback");
+            h[n++].value = sl_str(rt->fallback, rt->fallback_len);
+        }
+        h[n].name = SL_STRLIT("x-portkey-last-used-option-index");
+        h[n++].value = target;
+        h[n].name = SL_STRLIT("x-portkey-retry-attempt-count");
+        h[n++].value = retries;
+        h[n].name = SL_STRLIT("x-portkey-trace-id");
+        h[n++].value = px->trace_id;
+        if (px->provider_name.len > 0) {
+            h[n].name = SL_STRLIT("x-portkey-provider");
+            h[n++].value = px->provider_name;
+        }
     }
     /* Measured up to this point: the head is written right after. */
     uint64_t ov = px->overhead_ns + (px->t_mark ? uv_hrtime() - px->t_mark : 0);
@@ -147,7 +174,7 @@ static void record(gw_proxy_t *px, int status)
 
 static void respond_error(gw_proxy_t *px, int err)
 {
-    gw_http_header_t h[3];
+    gw_http_header_t h[GW_OWN_HEADERS];
     size_t n = own_headers(px, h);
     /* Record first: answering may free the request when nothing else holds it. */
     record(px, sl_err_status(err));
@@ -176,6 +203,131 @@ static const char *error_kind(int err)
     }
 }
 
+/* ---- attempts ---------------------------------------------------------- */
+
+static void finish(gw_proxy_t *px);
+
+/* Sends the upstream request px describes (provider build done). */
+static int start_upstream(gw_proxy_t *px)
+{
+    gw_req_t *req = px->req;
+    gw_upstream_req_t ur = {
+        .url = px->url,
+        .method = http_method_str(req->method),
+        .headers = px->up_headers,
+        .nheaders = px->n_up_headers,
+        .body = px->up_body,
+        .timeout_ms = px->timeout_ms,
+        .connect_timeout_ms = req->worker->cfg->upstream_connect_timeout_ms,
+    };
+    px->upstream_running = 1;
+    /* Building and sending the request inside the upstream client is gateway time too. */
+    int r = gw_upstream_start(req->worker->multi, &px->up, &ur);
+    if (r != 0)
+        px->upstream_running = 0;
+    return r;
+}
+
+/* Forgets what the failed attempt left; the next one starts afresh. */
+static void reset_attempt(gw_proxy_t *px)
+{
+    json_t *client_body = px->tr.client_body;
+    memset(&px->tr, 0, sizeof(px->tr));
+    px->tr.client_body = client_body;
+    sl_buf_reset(&px->resp);
+    sl_buf_reset(&px->out);
+    sl_sse_decoder_dispose(&px->sse);
+    sl_sse_decoder_init(&px->sse, GW_MAX_SSE_EVENT);
+    px->mode = GW_RESP_MODE_BUFFER;
+    px->stream_err = 0;
+    px->stream_error_message = NULL;
+    px->sse_done = 0;
+    px->error_message = NULL;
+    px->error_param = NULL;
+    px->retryable = 0;
+    px->provider_error = SL_STR_NULL;
+    memset(&px->usage, 0, sizeof(px->usage));
+}
+
+/* The next attempt: the adapter builds it for the target the router chose. */
+static int next_attempt(gw_proxy_t *px)
+{
+    reset_attempt(px);
+    px->req->log.provider = px->provider_name.base;
+    int r = gw_provider_build(px);
+    return r != 0 ? r : start_upstream(px);
+}
+
+typedef struct {
+    uv_timer_t timer;
+    gw_proxy_t *px; /* borrowed; NULL once the request gave up waiting */
+} retry_timer_t;
+
+static void on_retry_timer_closed(uv_handle_t *h)
+{
+    sl_free(SL_CONTAINER_OF((uv_timer_t *)h, retry_timer_t, timer));
+}
+
+static void cancel_retry_timer(gw_proxy_t *px)
+{
+    retry_timer_t *t = px->retry_timer;
+    if (t == NULL)
+        return;
+    px->retry_timer = NULL;
+    t->px = NULL;
+    uv_close((uv_handle_t *)&t->timer, on_retry_timer_closed);
+}
+
+static void on_retry_timer(uv_timer_t *h)
+{
+    retry_timer_t *t = SL_CONTAINER_OF(h, retry_timer_t, timer);
+    gw_proxy_t *px = t->px;
+    cancel_retry_timer(px);
+    px->t_mark = uv_hrtime();
+    int r = next_attempt(px);
+    if (r != 0) {
+        respond_error(px, r);
+        finish(px);
+        return;
+    }
+    span_end(px);
+}
+
+/*
+ * After a failed attempt of a request with a config (an error, or a status
+ * of 400 and up): 1 when another attempt was started or scheduled (or the
+ * request was answered because the next target could not be used), 0 to
+ * answer with this attempt's result.
+ */
+static int try_again(gw_proxy_t *px, int err)
+{
+    int status = err ? sl_err_status(err) : px->up.status;
+    if (err == SL_EUPTIMEOUT && px->route->timeout_from_config)
+        status = 408;
+    if (err == 0 && status < 400)
+        return 0;
+    uint64_t delay = 0;
+    int r = gw_router_next(px, err, status, &delay);
+    if (r == 0)
+        return 0;
+    if (r == 1 && delay > 0) {
+        reset_attempt(px);
+        retry_timer_t *t = sl_xmalloc(sizeof(*t));
+        t->px = px;
+        uv_timer_init(&px->req->worker->loop, &t->timer);
+        uv_timer_start(&t->timer, on_retry_timer, delay, 0);
+        px->retry_timer = t;
+        return 1;
+    }
+    if (r > 0)
+        r = next_attempt(px);
+    if (r != 0) {
+        respond_error(px, r);
+        finish(px);
+    }
+    return 1;
+}
+
 /* ---- upstream callbacks ------------------------------------------------ */
 
 static void finish(gw_proxy_t *px)
@@ -183,6 +335,7 @@ static void finish(gw_proxy_t *px)
     if (px->finished)
         return;
     px->finished = 1;
+    cancel_retry_timer(px);
     px->req->on_client_gone = NULL;
     px->req->on_drain = NULL;
     sl_sse_decoder_dispose(&px->sse);
@@ -203,7 +356,8 @@ static int relayed_header(sl_str_t name)
 static size_t response_headers(gw_proxy_t *px, gw_http_header_t **out, int with_type)
 {
     gw_upstream_t *up = &px->up;
-    gw_http_header_t *h = sl_arena_alloc(&px->req->arena, (up->nheaders + 4) * sizeof(*h),
+    gw_http_header_t *h = sl_arena_alloc(&px->req->arena,
+                                         (up->nheaders + 1 + GW_OWN_HEADERS) * sizeof(*h),
                                          _Alignof(gw_http_header_t));
     size_t n = 0;
     for (size_t i = 0; i < up->nheaders; i++)
@@ -340,9 +494,16 @@ static void on_up_done(gw_upstream_t *up, int err)
         }
         break;
     case GW_RESP_MODE_BUFFER:
+        /* Nothing reached the client yet: a config may retry or fall back. */
+        if (px->route != NULL && try_again(px, err)) {
+            span_end(px);
+            return;
+        }
         if (err != 0) {
             if (err == SL_EFORBIDDENHOST)
                 px->error_param = "x-sluice-custom-host";
+            if (err == SL_EUPTIMEOUT && px->route != NULL && px->route->timeout_from_config)
+                err = SL_EREQTIMEOUT; /* Portkey's 408, so configs falling back on 408 work */
             respond_error(px, err);
             break;
         }
@@ -373,6 +534,7 @@ static const gw_upstream_cbs_t upstream_cbs = {on_up_head, on_up_body, on_up_don
 static void on_client_gone(gw_req_t *req)
 {
     gw_proxy_t *px = req->handler_data;
+    cancel_retry_timer(px);
     if (px->upstream_running) {
         gw_upstream_abort(&px->up);
         px->upstream_running = 0;
@@ -558,15 +720,6 @@ void gw_proxy_handle(gw_req_t *req)
     req->log.model = px->model.len ? px->model.base : NULL;
     req->log.action = "proxying to upstream";
 
-    gw_upstream_req_t ur = {
-        .url = px->url,
-        .method = http_method_str(req->method),
-        .headers = px->up_headers,
-        .nheaders = px->n_up_headers,
-        .body = px->up_body,
-        .timeout_ms = px->timeout_ms,
-        .connect_timeout_ms = req->worker->cfg->upstream_connect_timeout_ms,
-    };
     px->up.cbs = &upstream_cbs;
     px->up.data = px;
     px->up.arena = &req->arena;
@@ -575,13 +728,10 @@ void gw_proxy_handle(gw_req_t *req)
     sl_buf_init(&px->out, GW_MAX_SSE_EVENT * 4 + 64);
     sl_sse_decoder_init(&px->sse, GW_MAX_SSE_EVENT);
     gw_req_ref(req);
-    px->upstream_running = 1;
     req->on_client_gone = on_client_gone;
     req->on_drain = on_drain;
-    /* Building and sending the request inside libcurl is gateway time too. */
-    r = gw_upstream_start(req->worker->multi, &px->up, &ur);
+    r = start_upstream(px);
     if (r != 0) {
-        px->upstream_running = 0;
         respond_error(px, r);
         finish(px);
         return;

@@ -57,6 +57,31 @@ typedef struct {
     int set;
 } gw_usage_t;
 
+/* One target to try, in order, from a routing config (router.c). */
+typedef struct {
+    const struct sl_rcfg_node_s *leaf;    /* borrowed from the config (request arena) */
+    const struct sl_rcfg_node_s *next_by; /* the fallback node that moves on from it; NULL: none */
+    const void *retry;                    /* effective sl_rcfg_retry_t, or NULL */
+    uint64_t timeout_ms;                  /* effective request_timeout, 0: none */
+    const char *custom_host;              /* effective, or NULL */
+    json_t *override;                     /* merged override_params, or NULL (arena) */
+} gw_attempt_t;
+
+/* Routing state of a request with a config. */
+typedef struct {
+    gw_attempt_t *plan;       /* arena */
+    size_t nplan;
+    size_t cur;               /* the entry being tried */
+    int tries;                /* retries done on the current entry */
+    int retries;              /* retries done in all */
+    uint64_t waited_ms;       /* backoff waited so far (the retry budget) */
+    json_t *orig_body;        /* the body before any override_params */
+    sl_str_t header_provider; /* x-sluice-provider, for targets without one */
+    char fallback[512];       /* "config.targets[0]=429,..." */
+    size_t fallback_len;
+    int timeout_from_config;  /* an expired request_timeout answers 408 */
+} gw_route_t;
+
 /* Translation state (translate.c and the adapters). */
 typedef struct {
     const char *id;         /* response id used for chunks (arena) */
@@ -97,6 +122,8 @@ typedef struct gw_proxy_s {
     gw_usage_t usage;
     sl_str_t provider_error;     /* the provider's raw error body (arena, capped), for logs */
     gw_tr_state_t tr;
+    gw_route_t *route;           /* routing config state, NULL without a config */
+    void *retry_timer;           /* a pending backoff (proxy.c), or NULL */
     uint64_t timeout_ms;
     char *url;                   /* upstream URL (arena) */
     gw_http_header_t *up_headers;/* to send upstream (arena) */
@@ -133,6 +160,14 @@ int gw_cache_store(gw_proxy_t *px);
 int gw_quota_check(gw_proxy_t *px);             /* quota/quota.c */
 int gw_router_resolve(gw_proxy_t *px);          /* router/router.c */
 int gw_provider_build(gw_proxy_t *px);          /* providers/providers.c: the adapter's build */
+
+/*
+ * After a failed attempt (err, or the provider's status) of a request with
+ * a config: 0 when it ends here, 1 to retry the same target after *delay_ms,
+ * 2 to move on to the next target (already applied to px), or SL_E* when
+ * the next target cannot be used. router/router.c.
+ */
+int gw_router_next(gw_proxy_t *px, int err, int status, uint64_t *delay_ms);
 
 /**
  * A request header by its Sluice name without prefix ("provider" finds

@@ -1,8 +1,12 @@
 /*
- * Router stage, header-driven form: the caller names the provider
- * (x-sluice-provider) and may point it at any OpenAI-compatible base URL
- * (x-sluice-custom-host). Config-driven strategies (fallback, loadbalance,
- * conditional) replace this resolution in the routing issue.
+ * Router stage. Header-driven: the caller names the provider
+ * (x-sluice-provider) and may point it at any base URL
+ * (x-sluice-custom-host). Config-driven (x-sluice-config, Portkey's schema,
+ * common/rconfig.c): the config is flattened into the targets to try, in
+ * order (a loadbalance picks one child by weight, a conditional the child
+ * its query names, a fallback lists its children), each with the settings
+ * inherited down to it; gw_router_next decides retries (jittered backoff,
+ * Retry-After) and fallbacks after a failed attempt.
  */
 #include <curl/curl.h>
 #include <arpa/inet.h>
@@ -10,6 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/json.h"
+#include "common/rand.h"
+#include "common/rconfig.h"
 #include "dataplane/proxy/stage.h"
 
 /* Validates a custom host: http(s) only, a host, no credentials; an IP
@@ -95,12 +102,22 @@ static int check_custom_host_cached(gw_proxy_t *px, sl_str_t host)
     return r;
 }
 
-int gw_router_resolve(gw_proxy_t *px)
+/*
+ * Points the request at one target: a provider (or the x-sluice-provider
+ * header), its key (or the caller's), a custom host (or the header's) and a
+ * timeout. The same checks whether the target came from headers or from a
+ * config.
+ */
+static int use_target(gw_proxy_t *px, sl_str_t provider, sl_str_t key, sl_str_t host,
+                      uint64_t timeout_ms, const char *where)
 {
     const gw_config_t *cfg = px->req->worker->cfg;
-    px->provider_name = sl_str_trim(gw_proxy_header(px, "provider"));
+    px->provider_name = provider;
     if (px->provider_name.len == 0) {
-        px->error_param = "x-sluice-provider";
+        px->error_param = where ? where : "x-sluice-provider";
+        if (where != NULL)
+            px->error_message = sl_arena_printf(&px->req->arena,
+                                                "%s: no provider, and no x-sluice-provider", where);
         return SL_ENOROUTE;
     }
     px->provider = gw_provider_find(px->provider_name);
@@ -108,19 +125,21 @@ int gw_router_resolve(gw_proxy_t *px)
         sl_str_t n = px->provider_name;
         if (n.len > 64)
             n.len = 64;
-        px->error_message = sl_arena_printf(&px->req->arena, "unknown provider '%.*s'",
-                                            (int)n.len, n.base);
-        px->error_param = "x-sluice-provider";
+        px->error_message = sl_arena_printf(&px->req->arena, "%s%sunknown provider '%.*s'",
+                                            where ? where : "", where ? ": " : "", (int)n.len,
+                                            n.base);
+        px->error_param = where ? where : "x-sluice-provider";
         /* Not a provider: neither a response header nor a metrics label. */
         px->provider_name = SL_STR_NULL;
         return SL_ENOPROV;
     }
     px->provider_name = sl_str_c(px->provider->name);
-    px->custom_host = sl_str_trim(gw_proxy_header(px, "custom-host"));
+    px->api_key = key;
+    px->custom_host = host;
     if (px->custom_host.len > 0) {
         int r = check_custom_host_cached(px, px->custom_host);
         if (r != 0) {
-            px->error_param = "x-sluice-custom-host";
+            px->error_param = where ? where : "x-sluice-custom-host";
             return r;
         }
     }
@@ -140,7 +159,214 @@ int gw_router_resolve(gw_proxy_t *px)
     case GW_AUTH_SIGV4: /* the adapter checks the AWS credentials */
         break;
     }
-    px->timeout_ms = cfg->upstream_timeout_ms;
+    px->timeout_ms = timeout_ms ? timeout_ms : cfg->upstream_timeout_ms;
+    return GW_STAGE_NEXT;
+}
+
+/* ---- configs ------------------------------------------------------------------ */
+
+typedef struct {
+    gw_proxy_t *px;
+    gw_attempt_t *plan;
+    size_t n, cap;
+    const char *err;
+} plan_t;
+
+/* Effective settings while walking down: what a deeper node does not set. */
+typedef struct {
+    const sl_rcfg_retry_t *retry;
+    uint64_t timeout_ms;
+    const char *custom_host;
+    json_t *override; /* borrowed or arena-owned merge */
+} inherit_t;
+
+static double rand01(void)
+{
+    return (double)(sl_rand_u64() >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static const sl_rcfg_node_t *pick_weighted(const sl_rcfg_node_t *n)
+{
+    double total = 0;
+    for (size_t i = 0; i < n->ntargets; i++)
+        total += n->targets[i].weight;
+    double x = rand01() * total;
+    for (size_t i = 0; i < n->ntargets; i++) {
+        if (n->targets[i].weight <= 0)
+            continue;
+        if (x < n->targets[i].weight)
+            return &n->targets[i];
+        x -= n->targets[i].weight;
+    }
+    for (size_t i = n->ntargets; i-- > 0;) /* rounding: the last with a weight */
+        if (n->targets[i].weight > 0)
+            return &n->targets[i];
+    return NULL;
+}
+
+static const sl_rcfg_node_t *pick_conditional(plan_t *pl, const sl_rcfg_node_t *n)
+{
+    gw_proxy_t *px = pl->px;
+    json_t *md = NULL;
+    if (px->metadata.len > 0)
+        md = json_loadb(px->metadata.base, px->metadata.len, 0, NULL);
+    const char *name = n->default_target;
+    for (size_t i = 0; i < n->nconds; i++)
+        if (sl_rcfg_match(n->conds[i].query, md, px->body, px->req->path)) {
+            name = n->conds[i].then;
+            break;
+        }
+    json_decref(md);
+    if (name == NULL) {
+        pl->err = sl_arena_printf(&px->req->arena,
+                                  "%s: no condition matched and there is no default", n->path);
+        return NULL;
+    }
+    for (size_t i = 0; i < n->ntargets; i++)
+        if (n->targets[i].name != NULL && strcmp(n->targets[i].name, name) == 0)
+            return &n->targets[i];
+    return NULL;
+}
+
+static void add(plan_t *pl, const sl_rcfg_node_t *leaf, const inherit_t *in)
+{
+    if (pl->n == pl->cap) {
+        size_t cap = pl->cap ? pl->cap * 2 : 8;
+        gw_attempt_t *p = sl_arena_alloc(&pl->px->req->arena, cap * sizeof(*p), _Alignof(gw_attempt_t));
+        if (pl->n)
+            memcpy(p, pl->plan, pl->n * sizeof(*p));
+        pl->plan = p;
+        pl->cap = cap;
+    }
+    gw_attempt_t *a = &pl->plan[pl->n++];
+    memset(a, 0, sizeof(*a));
+    a->leaf = leaf;
+    a->retry = in->retry;
+    a->timeout_ms = in->timeout_ms;
+    a->custom_host = in->custom_host;
+    a->override = in->override;
+}
+
+static int flatten(plan_t *pl, const sl_rcfg_node_t *n, inherit_t in, int depth)
+{
+    if (n->retry.set)
+        in.retry = &n->retry;
+    if (n->request_timeout_ms)
+        in.timeout_ms = n->request_timeout_ms;
+    if (n->custom_host)
+        in.custom_host = n->custom_host;
+    if (n->override_params != NULL) {
+        json_t *m = in.override ? json_deep_copy(in.override) : json_object();
+        json_object_update(m, n->override_params);
+        sl_arena_defer(&pl->px->req->arena, sl_json_decref_cb, m);
+        in.override = m;
+    }
+    if (n->ntargets == 0) {
+        add(pl, n, &in);
+        return 0;
+    }
+    switch (n->mode) {
+    case SL_RCFG_SINGLE:
+        return flatten(pl, &n->targets[0], in, depth + 1);
+    case SL_RCFG_LOADBALANCE: {
+        const sl_rcfg_node_t *t = pick_weighted(n);
+        return t ? flatten(pl, t, in, depth + 1) : SL_EINVAL;
+    }
+    case SL_RCFG_CONDITIONAL: {
+        const sl_rcfg_node_t *t = pick_conditional(pl, n);
+        return t ? flatten(pl, t, in, depth + 1) : SL_EINVAL;
+    }
+    case SL_RCFG_FALLBACK:
+        for (size_t i = 0; i < n->ntargets; i++) {
+            size_t first = pl->n;
+            int r = flatten(pl, &n->targets[i], in, depth + 1);
+            if (r != 0)
+                return r;
+            /* Leaving this child for the next one is this node's decision. */
+            if (i + 1 < n->ntargets && pl->n > first)
+                pl->plan[pl->n - 1].next_by = n;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* The first target of the plan, or the next ones when it cannot be used. */
+static int apply(gw_proxy_t *px)
+{
+    gw_route_t *rt = px->route;
+    const gw_attempt_t *a = &rt->plan[rt->cur];
+    const sl_rcfg_node_t *leaf = a->leaf;
+    if (leaf->virtual_key != NULL) {
+        px->error_message = sl_arena_printf(&px->req->arena,
+                                            "%s.virtual_key: virtual keys need the control plane",
+                                            leaf->path);
+        px->error_param = "x-sluice-config";
+        return SL_EINVAL;
+    }
+    sl_str_t prov = leaf->provider ? sl_str_c(leaf->provider) : rt->header_provider;
+    sl_str_t key = leaf->api_key ? sl_str_c(leaf->api_key) : px->api_key;
+    sl_str_t host = a->custom_host ? sl_str_c(a->custom_host)
+                                   : sl_str_trim(gw_proxy_header(px, "custom-host"));
+    rt->timeout_from_config = a->timeout_ms != 0;
+    int r = use_target(px, prov, key, host, a->timeout_ms, leaf->path);
+    if (r != 0)
+        return r;
+    if (a->override != NULL && json_is_object(rt->orig_body)) {
+        json_t *b = json_deep_copy(rt->orig_body);
+        json_object_update(b, a->override);
+        sl_arena_defer(&px->req->arena, sl_json_decref_cb, b);
+        px->body = b;
+        px->body_dirty = 1;
+        json_t *m = json_object_get(b, "model");
+        if (json_is_string(m))
+            px->model = sl_str(json_string_value(m), json_string_length(m));
+    } else if (rt->orig_body != NULL) {
+        px->body = rt->orig_body;
+    }
+    return GW_STAGE_NEXT;
+}
+
+static int from_config(gw_proxy_t *px, sl_str_t text)
+{
+    sl_arena_t *a = &px->req->arena;
+    if (text.len == 0 || text.base[0] != '{') {
+        px->error_message = "x-sluice-config: give the config as inline JSON (config ids need "
+                            "the control plane)";
+        px->error_param = "x-sluice-config";
+        return SL_EINVAL;
+    }
+    sl_rcfg_t *cfg = SL_ARENA_NEW(a, sl_rcfg_t);
+    const char *err = NULL;
+    if (sl_rcfg_parse(a, text, cfg, &err) != 0) {
+        px->error_message = err;
+        px->error_param = "x-sluice-config";
+        return SL_EINVAL;
+    }
+    gw_route_t *rt = SL_ARENA_NEW(a, gw_route_t);
+    memset(rt, 0, sizeof(*rt));
+    rt->header_provider = sl_str_trim(gw_proxy_header(px, "provider"));
+    rt->orig_body = px->body;
+    px->route = rt;
+    plan_t pl = {px, NULL, 0, 0, NULL};
+    inherit_t in = {NULL, 0, NULL, NULL};
+    int r = flatten(&pl, &cfg->root, in, 0);
+    if (r != 0 || pl.n == 0) {
+        px->error_message = pl.err ? pl.err : "x-sluice-config: no target to route to";
+        px->error_param = "x-sluice-config";
+        return SL_EINVAL;
+    }
+    rt->plan = pl.plan;
+    rt->nplan = pl.n;
+    return apply(px);
+}
+
+int gw_router_resolve(gw_proxy_t *px)
+{
+    sl_str_t config = sl_str_trim(gw_proxy_header(px, "config"));
+    if (config.len > 0)
+        return from_config(px, config);
+    uint64_t timeout = 0;
     sl_str_t t = sl_str_trim(gw_proxy_header(px, "request-timeout"));
     if (t.len > 0) {
         unsigned long long ms;
@@ -149,7 +375,88 @@ int gw_router_resolve(gw_proxy_t *px)
             px->error_param = "x-sluice-request-timeout";
             return SL_EINVAL;
         }
-        px->timeout_ms = ms;
+        timeout = ms;
     }
-    return GW_STAGE_NEXT;
+    return use_target(px, sl_str_trim(gw_proxy_header(px, "provider")), px->api_key,
+                      sl_str_trim(gw_proxy_header(px, "custom-host")), timeout, NULL);
+}
+
+/* ---- after a failed attempt ------------------------------------------------------- */
+
+static const int default_retry_codes[] = {429, 500, 502, 503, 504};
+
+static int has_code(const int *codes, size_t n, int status)
+{
+    for (size_t i = 0; i < n; i++)
+        if (codes[i] == status)
+            return 1;
+    return 0;
+}
+
+/* Retry-After (seconds or an HTTP date is not honoured: seconds only) or retry-after-ms. */
+static int64_t retry_after_ms(gw_proxy_t *px)
+{
+    unsigned long long v;
+    sl_str_t ms = sl_str_trim(gw_upstream_header(&px->up, "retry-after-ms"));
+    if (ms.len > 0 && sl_str_to_u64(ms, &v) == 0)
+        return (int64_t)v;
+    sl_str_t s = sl_str_trim(gw_upstream_header(&px->up, "retry-after"));
+    if (s.len > 0 && sl_str_to_u64(s, &v) == 0 && v < 86400)
+        return (int64_t)v * 1000;
+    return -1;
+}
+
+#define GW_RETRY_BASE_MS 200
+#define GW_RETRY_CAP_MS 8000
+#define GW_RETRY_BUDGET_MS 60000
+
+int gw_router_next(gw_proxy_t *px, int err, int status, uint64_t *delay_ms)
+{
+    gw_route_t *rt = px->route;
+    if (rt == NULL)
+        return 0;
+    const gw_attempt_t *a = &rt->plan[rt->cur];
+    const sl_rcfg_retry_t *retry = a->retry;
+    /* Network errors and timeouts count as failures with their status. */
+    int failed_status = err ? status : status;
+    if (retry != NULL && rt->tries < retry->attempts &&
+        (err ? (err == SL_EUPCONN || err == SL_EUPTIMEOUT || err == SL_EREQTIMEOUT ||
+                err == SL_EUPSTREAM)
+             : retry->ncodes ? has_code(retry->codes, retry->ncodes, failed_status)
+                             : has_code(default_retry_codes, 5, failed_status))) {
+        /* Exponential backoff with full jitter; Retry-After when asked, on 429 and 503. */
+        uint64_t cap = GW_RETRY_BASE_MS << (rt->tries < 6 ? rt->tries : 6);
+        if (cap > GW_RETRY_CAP_MS)
+            cap = GW_RETRY_CAP_MS;
+        uint64_t d = (uint64_t)(rand01() * (double)cap);
+        int64_t ra = retry->use_retry_after && (status == 429 || status == 503)
+                         ? retry_after_ms(px) : -1;
+        if (ra >= 0)
+            d = (uint64_t)ra;
+        if (rt->waited_ms + d <= GW_RETRY_BUDGET_MS) {
+            rt->tries++;
+            rt->retries++;
+            rt->waited_ms += d;
+            *delay_ms = d;
+            return 1;
+        }
+    }
+    /* Fall back when the fallback node that governs this step says so. */
+    const sl_rcfg_node_t *fb = a->next_by;
+    if (fb == NULL || rt->cur + 1 >= rt->nplan)
+        return 0;
+    int moves = err != 0 || (fb->ncodes ? has_code(fb->codes, fb->ncodes, failed_status)
+                                        : failed_status < 200 || failed_status >= 300);
+    if (!moves)
+        return 0;
+    if (rt->fallback_len + 80 < sizeof(rt->fallback)) {
+        int n = snprintf(rt->fallback + rt->fallback_len, sizeof(rt->fallback) - rt->fallback_len,
+                         "%s%s=%d", rt->fallback_len ? "," : "", a->leaf->path, failed_status);
+        if (n > 0)
+            rt->fallback_len += (size_t)n;
+    }
+    rt->cur++;
+    rt->tries = 0;
+    int r = apply(px);
+    return r == 0 ? 2 : r;
 }

@@ -1,0 +1,291 @@
+"""
+Routing configs (x-sluice-config, Portkey's schema): fallback, retries,
+load balancing, conditional routing, request_timeout, override_params, and
+the response headers that say what happened. Failing targets are small
+scripted upstreams that always answer one status; answering ones are mocks.
+"""
+import json
+import socket
+import threading
+import time
+
+import harness
+from harness import GatewayTestCase, Mock, free_closed_port, request
+
+
+class StatusUpstream:
+    """Answers every request with one OpenAI-style error status (and counts them)."""
+
+    def __init__(self, status, headers=(), delay=0.0):
+        self.status, self.headers, self.delay = status, list(headers), delay
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(64)
+        self.port = self.ls.getsockname()[1]
+        self.count = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, s):
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                n = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        n = int(line.split(b":")[1])
+                while len(buf) < n:
+                    buf += s.recv(65536)
+                buf = buf[n:]
+                self.count += 1
+                time.sleep(self.delay)
+                body = json.dumps({"error": {"message": "scripted %d" % self.status,
+                                             "type": "test", "param": None, "code": None}}).encode()
+                h = ["HTTP/1.1 %d X" % self.status, "Content-Type: application/json",
+                     "Content-Length: %d" % len(body)] + self.headers
+                s.sendall(("\r\n".join(h) + "\r\n\r\n").encode() + body)
+        except OSError:
+            pass
+        finally:
+            s.close()
+
+    def close(self):
+        self.ls.close()
+
+    @property
+    def base(self):
+        return "http://127.0.0.1:%d/v1" % self.port
+
+
+class Configs(GatewayTestCase):
+    gateway_args = ("--workers", "1")
+
+    def setUp(self):
+        super().setUp()
+        self.mock2 = Mock().start()
+        self.addCleanup(self.mock2.stop)
+
+    def failing(self, status, **kw):
+        up = StatusUpstream(status, **kw)
+        self.addCleanup(up.close)
+        return up
+
+    def target(self, base, **extra):
+        t = {"provider": "openai", "api_key": "sk-cfg", "custom_host": base}
+        t.update(extra)
+        return t
+
+    def call(self, config, body=None, headers=(), path="/v1/chat/completions"):
+        h = [("Content-Type", "application/json"), ("x-sluice-config", json.dumps(config))]
+        h += list(headers)
+        return request(self.gw.port, "POST", path, h, body or harness.CHAT_BODY)
+
+    def test_fallback_on_a_listed_status(self):
+        bad = self.failing(429)
+        cfg = {"strategy": {"mode": "fallback", "on_status_codes": [429, 500]},
+               "targets": [self.target(bad.base), self.target(self.mock.base + "/v1")]}
+        r = self.call(cfg)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("x-sluice-target"), "config.targets[1]")
+        self.assertEqual(r.header("x-sluice-fallback"), "config.targets[0]=429")
+        self.assertEqual(r.header("x-portkey-last-used-option-index"), "config.targets[1]")
+        self.assertEqual(r.header("x-sluice-retries"), "0")
+        self.assertEqual(r.header("x-portkey-trace-id"), r.header("x-sluice-trace-id"))
+        self.assertEqual(bad.count, 1)
+        up = self.mock.last()
+        self.assertEqual({k.lower(): v for k, v in up["headers"]}["authorization"], "Bearer sk-cfg")
+
+    def test_no_fallback_on_an_unlisted_status(self):
+        bad = self.failing(400)
+        cfg = {"strategy": {"mode": "fallback", "on_status_codes": [429, 500]},
+               "targets": [self.target(bad.base), self.target(self.mock.base + "/v1")]}
+        r = self.call(cfg)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(self.mock.requests(), [])
+        self.assertEqual(r.header("x-sluice-target"), "config.targets[0]")
+
+    def test_fallback_without_codes_on_any_error_and_on_network_failure(self):
+        closed = "http://127.0.0.1:%d/v1" % free_closed_port()
+        bad = self.failing(503)
+        cfg = {"strategy": {"mode": "fallback"},
+               "targets": [self.target(closed), self.target(bad.base),
+                           self.target(self.mock.base + "/v1")]}
+        r = self.call(cfg)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("x-sluice-target"), "config.targets[2]")
+        self.assertEqual(r.header("x-sluice-fallback"),
+                         "config.targets[0]=502,config.targets[1]=503")
+
+    def test_all_targets_failing_answers_the_last_error(self):
+        a, b = self.failing(500), self.failing(503)
+        cfg = {"strategy": {"mode": "fallback"}, "targets": [self.target(a.base), self.target(b.base)]}
+        r = self.call(cfg)
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(r.json()["error"]["message"], "scripted 503")
+
+    def test_retries_then_fallback(self):
+        bad = self.failing(500)
+        cfg = {"retry": {"attempts": 2},
+               "strategy": {"mode": "fallback"},
+               "targets": [self.target(bad.base), self.target(self.mock.base + "/v1")]}
+        t0 = time.monotonic()
+        r = self.call(cfg)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(bad.count, 3)  # the first try and two retries
+        self.assertEqual(r.header("x-sluice-retries"), "2")
+        self.assertEqual(r.header("x-portkey-retry-attempt-count"), "2")
+        self.assertLess(time.monotonic() - t0, 5)
+
+    def test_retry_honours_retry_after_when_asked(self):
+        bad = self.failing(429, headers=["Retry-After: 1"])
+        cfg = {"retry": {"attempts": 1, "use_retry_after_headers": True},
+               "custom_host": bad.base, "provider": "openai", "api_key": "k"}
+        t0 = time.monotonic()
+        r = self.call(cfg)
+        took = time.monotonic() - t0
+        self.assertEqual(r.status, 429, r)
+        self.assertEqual(bad.count, 2)
+        self.assertGreaterEqual(took, 0.95)
+
+    def test_client_gone_during_backoff_cancels_the_retry(self):
+        bad = self.failing(429, headers=["Retry-After: 2"])
+        cfg = {"retry": {"attempts": 1, "use_retry_after_header": True},
+               "custom_host": bad.base, "provider": "openai", "api_key": "k"}
+        c = self.conn()
+        body = json.dumps(harness.CHAT_BODY).encode()
+        c.send(harness.build_request("POST", "/v1/chat/completions",
+                                     [("Content-Type", "application/json"),
+                                      ("x-sluice-config", json.dumps(cfg))], body))
+        time.sleep(0.4)
+        c.close()
+        time.sleep(2.2)
+        self.assertEqual(bad.count, 1)  # the retry was never sent
+        self.assert_healthy()
+
+    def test_no_retry_on_a_status_not_listed(self):
+        bad = self.failing(401)
+        cfg = {"retry": {"attempts": 3}, "provider": "openai", "api_key": "k",
+               "custom_host": bad.base}
+        r = self.call(cfg)
+        self.assertEqual(r.status, 401, r)
+        self.assertEqual(bad.count, 1)
+
+    def test_loadbalance_split_by_weight(self):
+        cfg = {"strategy": {"mode": "loadbalance"},
+               "targets": [self.target(self.mock.base + "/v1", weight=0.75),
+                           self.target(self.mock2.base + "/v1", weight=0.25),
+                           self.target("http://127.0.0.1:9/v1", weight=0)]}
+        n = 400
+        for _ in range(n):
+            r = self.call(cfg)
+            self.assertEqual(r.status, 200, r)
+        a, b = len(self.mock.requests()), len(self.mock2.requests())
+        self.assertEqual(a + b, n)
+        self.assertLess(abs(a / n - 0.75), 0.08, (a, b))
+
+    def test_conditional_on_metadata_and_params(self):
+        cfg = {"strategy": {"mode": "conditional", "conditions": [
+                   {"query": {"metadata.plan": {"$eq": "paid"}}, "then": "paid"},
+                   {"query": {"params.model": {"$regex": "^mini"}}, "then": "free"}],
+                   "default": "free"},
+               "targets": [dict(self.target(self.mock.base + "/v1"), name="paid"),
+                           dict(self.target(self.mock2.base + "/v1"), name="free")]}
+        r = self.call(cfg, headers=[("x-sluice-metadata", json.dumps({"plan": "paid"}))])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("x-sluice-target"), "config.targets[0]")
+        r = self.call(cfg, headers=[("x-sluice-metadata", json.dumps({"plan": "free"}))])
+        self.assertEqual(r.header("x-sluice-target"), "config.targets[1]")
+        self.assertEqual(len(self.mock.requests()), 1)
+        self.assertEqual(len(self.mock2.requests()), 1)
+
+    def test_nested_fallback_inside_loadbalance(self):
+        bad = self.failing(502)
+        cfg = {"strategy": {"mode": "loadbalance"},
+               "targets": [{"strategy": {"mode": "fallback"}, "weight": 1,
+                            "targets": [self.target(bad.base),
+                                        self.target(self.mock.base + "/v1")]}]}
+        r = self.call(cfg)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("x-sluice-target"), "config.targets[0].targets[1]")
+
+    def test_request_timeout_is_408_and_can_fall_back(self):
+        slow = self.failing(200, delay=1.0)
+        cfg = {"request_timeout": 200, "provider": "openai", "api_key": "k",
+               "custom_host": slow.base}
+        r = self.call(cfg)
+        self.assert_error(r, 408, code="request_timeout_exceeded")
+        cfg = {"strategy": {"mode": "fallback", "on_status_codes": [408]},
+               "targets": [self.target(slow.base, request_timeout=200),
+                           self.target(self.mock.base + "/v1")]}
+        r = self.call(cfg)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("x-sluice-fallback"), "config.targets[0]=408")
+
+    def test_override_params_change_the_request(self):
+        cfg = {"override_params": {"model": "gpt-4o", "temperature": 0.1},
+               "strategy": {"mode": "fallback"},
+               "targets": [self.target(self.mock.base + "/v1",
+                                       override_params={"max_tokens": 7})]}
+        r = self.call(cfg)
+        self.assertEqual(r.status, 200, r)
+        sent = json.loads(self.mock.last()["body"])
+        self.assertEqual(sent["model"], "gpt-4o")
+        self.assertEqual(sent["temperature"], 0.1)
+        self.assertEqual(sent["max_tokens"], 7)
+        self.assertEqual(sent["messages"], harness.CHAT_BODY["messages"])
+
+    def test_stream_falls_back_before_the_first_byte(self):
+        bad = self.failing(429)
+        cfg = {"strategy": {"mode": "fallback"},
+               "targets": [self.target(bad.base), self.target(self.mock.base + "/v1")]}
+        r = self.call(cfg, body=dict(harness.CHAT_BODY, stream=True))
+        self.assertEqual(r.status, 200, r)
+        evs = r.events()
+        self.assertTrue(evs[-1].is_done(), r)
+        self.assertEqual(r.header("x-sluice-target"), "config.targets[1]")
+
+    def test_provider_from_the_header_when_the_config_names_none(self):
+        cfg = {"retry": {"attempts": 1}, "custom_host": self.mock.base + "/v1"}
+        r = self.call(cfg, headers=[("x-sluice-provider", "openai"),
+                                    ("Authorization", "Bearer sk-h")])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("x-sluice-target"), "config")
+
+    def test_invalid_config_is_a_400_naming_the_path(self):
+        cfg = {"strategy": {"mode": "fallback"},
+               "targets": [{"provider": "openai", "retry": {"attempts": 99}}]}
+        r = self.call(cfg)
+        e = self.assert_error(r, 400, param="x-sluice-config")
+        self.assertEqual(e["message"], "config.targets[0].retry.attempts: must be an integer 0..10")
+        r = request(self.gw.port, "POST", "/v1/chat/completions",
+                    [("Content-Type", "application/json"), ("x-portkey-config", "{not json")],
+                    harness.CHAT_BODY)
+        self.assert_error(r, 400, param="x-sluice-config")
+        r = request(self.gw.port, "POST", "/v1/chat/completions",
+                    [("Content-Type", "application/json"), ("x-sluice-config", "pc-abc123")],
+                    harness.CHAT_BODY)
+        self.assert_error(r, 400, param="x-sluice-config")
+        self.assert_healthy()
+
+    def test_unknown_provider_in_a_target(self):
+        cfg = {"strategy": {"mode": "fallback"}, "targets": [{"provider": "nope", "api_key": "k"}]}
+        r = self.call(cfg)
+        e = self.assert_error(r, 400, code="unknown_provider")
+        self.assertIn("config.targets[0]", e["message"])
+
+
+if __name__ == "__main__":
+    harness.main()
