@@ -1,4 +1,5 @@
 #include "dataplane/worker.h"
+#include "dataplane/proxy/stage.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -205,6 +206,8 @@ void gw_worker_join(gw_worker_t *w)
 void gw_worker_dispose(gw_worker_t *w)
 {
     gw_http_free_cache(w);
+    gw_router_cache_free(w->route_cache);
+    w->route_cache = NULL;
     gw_metrics_free(w->metrics);
     sl_free(w->read_buf);
     sl_buf_dispose(&w->out);

@@ -42,6 +42,7 @@ struct gw_worker_s {
     const gw_config_t *cfg; /* borrowed */
     gw_upstream_multi_t *multi; /* owned */
     gw_metrics_t *metrics;      /* owned */
+    void *route_cache;          /* owned: parsed routing configs (router/), or NULL */
     sl_buf_t out;               /* scratch for response heads; reused */
     char *read_buf;             /* owned; shared by all connections of the worker */
     size_t read_buf_size;

@@ -168,6 +168,8 @@ int gw_provider_build(gw_proxy_t *px);          /* providers/providers.c: the ad
  * the next target cannot be used. router/router.c.
  */
 int gw_router_next(gw_proxy_t *px, int err, int status, uint64_t *delay_ms);
+/** Frees a worker's cache of parsed configs (at worker exit; every request is over). */
+void gw_router_cache_free(void *cache);
 
 /**
  * A request header by its Sluice name without prefix ("provider" finds

@@ -18,6 +18,7 @@
 #include "common/rand.h"
 #include "common/rconfig.h"
 #include "dataplane/proxy/stage.h"
+#include "dataplane/worker.h"
 
 /* Validates a custom host: http(s) only, a host, no credentials; an IP
  * literal is checked against the guard at once (names are checked when
@@ -327,6 +328,110 @@ static int apply(gw_proxy_t *px)
     return GW_STAGE_NEXT;
 }
 
+/*
+ * Parsed configs, per worker, keyed by their text: an application sends the
+ * same config with every request, and parsing and validating it again each
+ * time cost more than the rest of the routing. An entry in use by a request
+ * (refs) is never replaced; past the capacity a config is parsed for its
+ * request alone.
+ */
+#define GW_ROUTE_CACHE 32
+#define GW_ROUTE_CACHE_MAX_TEXT 16384
+
+typedef struct {
+    char *text;        /* owned */
+    size_t len;
+    uint64_t hash;
+    sl_arena_t arena;  /* holds cfg */
+    sl_rcfg_t cfg;
+    unsigned refs;     /* requests routing with it now */
+    uint64_t used;
+    int live;
+} route_entry_t;
+
+typedef struct {
+    route_entry_t e[GW_ROUTE_CACHE];
+    uint64_t clock;
+} route_cache_t;
+
+static uint64_t fnv1a(sl_str_t s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < s.len; i++)
+        h = (h ^ (unsigned char)s.base[i]) * 1099511628211ull;
+    return h;
+}
+
+static void entry_release(void *p)
+{
+    route_entry_t *e = p;
+    e->refs--;
+}
+
+static void entry_drop(route_entry_t *e)
+{
+    if (!e->live)
+        return;
+    sl_arena_clear(&e->arena);
+    sl_free(e->text);
+    e->live = 0;
+}
+
+void gw_router_cache_free(void *cache)
+{
+    route_cache_t *c = cache;
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < GW_ROUTE_CACHE; i++)
+        entry_drop(&c->e[i]);
+    sl_free(c);
+}
+
+/* The parsed config for text: cached, or parsed into the request's arena. */
+static const sl_rcfg_t *config_for(gw_proxy_t *px, sl_str_t text, const char **err)
+{
+    gw_worker_t *w = px->req->worker;
+    route_cache_t *c = w->route_cache;
+    if (c == NULL) {
+        c = sl_xcalloc(1, sizeof(*c));
+        w->route_cache = c;
+    }
+    uint64_t h = fnv1a(text);
+    route_entry_t *victim = NULL;
+    for (size_t i = 0; i < GW_ROUTE_CACHE; i++) {
+        route_entry_t *e = &c->e[i];
+        if (e->live && e->hash == h && e->len == text.len && memcmp(e->text, text.base, text.len) == 0) {
+            e->refs++;
+            e->used = ++c->clock;
+            sl_arena_defer(&px->req->arena, entry_release, e);
+            return &e->cfg;
+        }
+        if (e->refs == 0 && (victim == NULL || !e->live || (victim->live && e->used < victim->used)))
+            victim = e;
+    }
+    if (victim == NULL || text.len > GW_ROUTE_CACHE_MAX_TEXT) {
+        sl_rcfg_t *cfg = SL_ARENA_NEW(&px->req->arena, sl_rcfg_t);
+        return sl_rcfg_parse(&px->req->arena, text, cfg, err) == 0 ? cfg : NULL;
+    }
+    entry_drop(victim);
+    sl_arena_init(&victim->arena);
+    if (sl_rcfg_parse(&victim->arena, text, &victim->cfg, err) != 0) {
+        /* The message lives in the victim's arena: copy it out first. */
+        *err = sl_arena_printf(&px->req->arena, "%s", *err);
+        sl_arena_clear(&victim->arena);
+        return NULL; /* invalid configs are not cached: each gets its error */
+    }
+    victim->text = sl_xmalloc(text.len);
+    memcpy(victim->text, text.base, text.len);
+    victim->len = text.len;
+    victim->hash = h;
+    victim->live = 1;
+    victim->refs = 1;
+    victim->used = ++c->clock;
+    sl_arena_defer(&px->req->arena, entry_release, victim);
+    return &victim->cfg;
+}
+
 static int from_config(gw_proxy_t *px, sl_str_t text)
 {
     sl_arena_t *a = &px->req->arena;
@@ -336,9 +441,9 @@ static int from_config(gw_proxy_t *px, sl_str_t text)
         px->error_param = "x-sluice-config";
         return SL_EINVAL;
     }
-    sl_rcfg_t *cfg = SL_ARENA_NEW(a, sl_rcfg_t);
     const char *err = NULL;
-    if (sl_rcfg_parse(a, text, cfg, &err) != 0) {
+    const sl_rcfg_t *cfg = config_for(px, text, &err);
+    if (cfg == NULL) {
         px->error_message = err;
         px->error_param = "x-sluice-config";
         return SL_EINVAL;

@@ -9,6 +9,7 @@
 --                     built on wrk's delay() hook; Debian's wrk has no -R)
 --   BENCH_OVERHEAD    if set, collect the x-sluice-overhead-us response header
 --   BENCH_PROVIDER    x-sluice-provider (default openai)
+--   BENCH_CONFIG      a routing config (x-sluice-config)
 --
 -- done() prints one machine-readable line: "BENCH key=value ...".
 
@@ -19,6 +20,10 @@ wrk.headers["Authorization"] = "Bearer sk-bench"
 -- BENCH_PROVIDER=anthropic: the same OpenAI request, translated by Sluice to
 -- Anthropic's Messages API (the mock's /v1/messages) and back.
 wrk.headers["x-sluice-provider"] = os.getenv("BENCH_PROVIDER") or "openai"
+-- BENCH_CONFIG: a routing config sent as x-sluice-config.
+if os.getenv("BENCH_CONFIG") then
+    wrk.headers["x-sluice-config"] = os.getenv("BENCH_CONFIG")
+end
 wrk.headers["x-sluice-custom-host"] = (os.getenv("BENCH_MOCK_BASE") or "http://127.0.0.1:9") .. "/v1"
 
 local threads = {}

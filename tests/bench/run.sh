@@ -330,6 +330,15 @@ for round in $(seq "$ROUNDS"); do
     BENCH_PROVIDER=anthropic BENCH_PACE_MS=$PACE_MS BENCH_OVERHEAD=1 \
         run_wrk "paced.r$round.sluice_anthropic" "${URL[sluice]}" -t1 -c1 -d${DUR}s >&2
 done
+# A 3-target fallback config whose first target (the mock) answers, against
+# the same request routed by headers alone.
+FALLBACK_CONFIG="{\"strategy\":{\"mode\":\"fallback\",\"on_status_codes\":[429,500,502,503]},\"targets\":[{\"provider\":\"openai\",\"api_key\":\"sk-bench\",\"custom_host\":\"$MOCK_BASE/v1\"},{\"provider\":\"openai\",\"api_key\":\"sk-bench\",\"custom_host\":\"http://127.0.0.1:9/v1\"},{\"provider\":\"groq\",\"api_key\":\"sk-bench\"}]}"
+for round in $(seq "$ROUNDS"); do
+    check_alive
+    echo "bench: round $round/$ROUNDS: paced latency sluice_fallback (3-target config)" >&2
+    BENCH_CONFIG=$FALLBACK_CONFIG BENCH_PACE_MS=$PACE_MS BENCH_OVERHEAD=1 \
+        run_wrk "paced.r$round.sluice_fallback" "${URL[sluice]}" -t1 -c1 -d${DUR}s >&2
+done
 check_alive
 echo "bench: time to first token, Anthropic stream direct and translated" >&2
 $PIN_LOAD python3 "$here/bench.py" ttft --gw-port "$GW_PORT" --mock-base "$MOCK_BASE" \

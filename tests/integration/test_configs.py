@@ -247,6 +247,16 @@ class Configs(GatewayTestCase):
         self.assertEqual(sent["max_tokens"], 7)
         self.assertEqual(sent["messages"], harness.CHAT_BODY["messages"])
 
+    def test_many_distinct_configs_each_route_by_their_own(self):
+        # More configs than a worker keeps parsed, interleaved with repeats.
+        for i in range(80):
+            k = i % 45
+            cfg = {"override_params": {"max_tokens": k + 1},
+                   "provider": "openai", "api_key": "k", "custom_host": self.mock.base + "/v1"}
+            r = self.call(cfg)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(json.loads(self.mock.last()["body"])["max_tokens"], k + 1)
+
     def test_stream_falls_back_before_the_first_byte(self):
         bad = self.failing(429)
         cfg = {"strategy": {"mode": "fallback"},
