@@ -271,12 +271,12 @@ static int build_request(gw_proxy_t *px)
     gw_tr_headers_init(px, px->req->nheaders + 4);
     gw_tr_forward_headers(px, 1);
     gw_tr_header_add(px, SL_STRLIT("Content-Type"), SL_STRLIT("application/json"));
-    sl_str_t ver = sl_str_trim(gw_proxy_header(px, "anthropic-version"));
+    sl_str_t ver = sl_str_trim(gw_proxy_option(px, "anthropic-version"));
     if (ver.len == 0)
         ver = sl_str_trim(gw_req_header(px->req, "anthropic-version"));
     gw_tr_header_add(px, SL_STRLIT("anthropic-version"),
                      ver.len ? ver : SL_STRLIT(DEFAULT_VERSION));
-    sl_str_t beta = sl_str_trim(gw_proxy_header(px, "anthropic-beta"));
+    sl_str_t beta = sl_str_trim(gw_proxy_option(px, "anthropic-beta"));
     if (beta.len == 0)
         beta = sl_str_trim(gw_req_header(px->req, "anthropic-beta"));
     if (beta.len > 0)

@@ -109,10 +109,10 @@ static int all_visible(sl_str_t s)
  */
 static int read_creds(gw_proxy_t *px, gw_sigv4_creds_t *c)
 {
-    c->access_key_id = sl_str_trim(gw_proxy_header(px, "aws-access-key-id"));
-    c->secret_access_key = sl_str_trim(gw_proxy_header(px, "aws-secret-access-key"));
-    c->session_token = sl_str_trim(gw_proxy_header(px, "aws-session-token"));
-    c->region = sl_str_trim(gw_proxy_header(px, "aws-region"));
+    c->access_key_id = sl_str_trim(gw_proxy_option(px, "aws-access-key-id"));
+    c->secret_access_key = sl_str_trim(gw_proxy_option(px, "aws-secret-access-key"));
+    c->session_token = sl_str_trim(gw_proxy_option(px, "aws-session-token"));
+    c->region = sl_str_trim(gw_proxy_option(px, "aws-region"));
     c->service = SL_STRLIT("bedrock");
     if (c->access_key_id.len == 0 || c->secret_access_key.len == 0) {
         px->error_message =
@@ -229,8 +229,8 @@ static void mask(char *p, size_t n, sl_str_t secret)
 
 static void mask_secrets(gw_proxy_t *px, char *p, size_t n)
 {
-    mask(p, n, sl_str_trim(gw_proxy_header(px, "aws-secret-access-key")));
-    mask(p, n, sl_str_trim(gw_proxy_header(px, "aws-session-token")));
+    mask(p, n, sl_str_trim(gw_proxy_option(px, "aws-secret-access-key")));
+    mask(p, n, sl_str_trim(gw_proxy_option(px, "aws-session-token")));
 }
 
 /* ---- chat request --------------------------------------------------------------- */
@@ -591,7 +591,7 @@ static json_t *embed_request(gw_proxy_t *px, int *err)
             json_object_set(out, "dimensions", dims);
         return out;
     }
-    sl_str_t it = sl_str_trim(gw_proxy_header(px, "cohere-input-type"));
+    sl_str_t it = sl_str_trim(gw_proxy_option(px, "cohere-input-type"));
     if (it.len > 0 && !gw_tr_token_ok(it)) {
         *err = gw_tr_invalid(px, "x-sluice-cohere-input-type",
                    "x-sluice-cohere-input-type must be a Cohere input type, e.g. search_query");

@@ -405,7 +405,7 @@ static json_t *embed_request(gw_proxy_t *px, int *err)
         *err = gw_tr_invalid(px, "encoding_format", "encoding_format must be float or base64");
         return NULL;
     }
-    sl_str_t it = sl_str_trim(gw_proxy_header(px, "cohere-input-type"));
+    sl_str_t it = sl_str_trim(gw_proxy_option(px, "cohere-input-type"));
     if (it.len > 0 && !gw_tr_token_ok(it)) {
         json_decref(texts);
         *err = gw_tr_invalid(px, "x-sluice-cohere-input-type",

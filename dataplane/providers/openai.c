@@ -62,10 +62,10 @@ static int build_request(gw_proxy_t *px)
         path = sl_str(path.base + 3, path.len - 3);
     sl_str_t q = px->client == GW_CLIENT_ANTHROPIC ? SL_STR_NULL : req->query;
     if (px->provider->format == GW_FORMAT_AZURE) {
-        sl_str_t dep = sl_str_trim(gw_proxy_header(px, "azure-deployment-id"));
+        sl_str_t dep = sl_str_trim(gw_proxy_option(px, "azure-deployment-id"));
         if (dep.len == 0)
             dep = px->model;
-        sl_str_t ver = sl_str_trim(gw_proxy_header(px, "azure-api-version"));
+        sl_str_t ver = sl_str_trim(gw_proxy_option(px, "azure-api-version"));
         if (ver.len == 0)
             ver = SL_STRLIT(AZURE_DEFAULT_API_VERSION);
         if (!gw_tr_token_ok(dep) || !gw_tr_token_ok(ver)) {

@@ -69,7 +69,7 @@ int gw_tr_base_url(gw_proxy_t *px, sl_str_t *out)
         SL_ASSERT(nl < sizeof(name));
         memcpy(name, open + 1, nl);
         name[nl] = '\0';
-        sl_str_t v = strcmp(name, "model") == 0 ? px->model : sl_str_trim(gw_proxy_header(px, name));
+        sl_str_t v = strcmp(name, "model") == 0 ? px->model : sl_str_trim(gw_proxy_option(px, name));
         if (!gw_tr_token_ok(v)) {
             if (strcmp(name, "model") == 0) {
                 px->error_message = sl_arena_printf(

@@ -78,6 +78,28 @@ sl_str_t gw_proxy_header(const gw_proxy_t *px, const char *suffix)
     return alias;
 }
 
+sl_str_t gw_proxy_option(const gw_proxy_t *px, const char *suffix)
+{
+    const gw_route_t *rt = px->route;
+    if (rt != NULL && rt->nplan > 0 && rt->plan[rt->cur].leaf->options != NULL) {
+        /* Portkey's spelling in a config: aws_region for x-sluice-aws-region. */
+        char key[64];
+        size_t n = strlen(suffix);
+        if (n < sizeof(key)) {
+            for (size_t i = 0; i <= n; i++)
+                key[i] = suffix[i] == '-' ? '_' : suffix[i];
+            json_t *opts = rt->plan[rt->cur].leaf->options;
+            json_t *v = json_object_get(opts, key);
+            /* Portkey's Azure fields have no prefix: resource_name, deployment_id... */
+            if (v == NULL && strncmp(key, "azure_", 6) == 0)
+                v = json_object_get(opts, key + 6);
+            if (json_is_string(v))
+                return sl_str(json_string_value(v), json_string_length(v));
+        }
+    }
+    return gw_proxy_header(px, suffix);
+}
+
 /* ---- response helpers -------------------------------------------------- */
 
 /* A span in an upstream callback starts when libcurl began on the event

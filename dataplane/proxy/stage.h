@@ -177,4 +177,11 @@ void gw_router_cache_free(void *cache);
  */
 sl_str_t gw_proxy_header(const gw_proxy_t *px, const char *suffix);
 
+/**
+ * A provider option: from the routing config's target when it sets it
+ * (Portkey's spelling, "aws_region" for "aws-region"), else the request
+ * header x-sluice-<suffix>. For credentials and URL parts of providers.
+ */
+sl_str_t gw_proxy_option(const gw_proxy_t *px, const char *suffix);
+
 #endif

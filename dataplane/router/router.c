@@ -270,6 +270,12 @@ static int flatten(plan_t *pl, const sl_rcfg_node_t *n, inherit_t in, int depth)
     case SL_RCFG_SINGLE:
         return flatten(pl, &n->targets[0], in, depth + 1);
     case SL_RCFG_LOADBALANCE: {
+        if (n->policy == SL_RCFG_LEAST_LATENCY) {
+            pl->err = sl_arena_printf(&pl->px->req->arena,
+                                      "%s.strategy.policy: least_latency is not available yet "
+                                      "(use weighted)", n->path);
+            return SL_EINVAL;
+        }
         const sl_rcfg_node_t *t = pick_weighted(n);
         return t ? flatten(pl, t, in, depth + 1) : SL_EINVAL;
     }
@@ -522,8 +528,7 @@ int gw_router_next(gw_proxy_t *px, int err, int status, uint64_t *delay_ms)
         return 0;
     const gw_attempt_t *a = &rt->plan[rt->cur];
     const sl_rcfg_retry_t *retry = a->retry;
-    /* Network errors and timeouts count as failures with their status. */
-    int failed_status = err ? status : status;
+    int failed_status = status; /* network errors and timeouts come with theirs */
     if (retry != NULL && rt->tries < retry->attempts &&
         (err ? (err == SL_EUPCONN || err == SL_EUPTIMEOUT || err == SL_EREQTIMEOUT ||
                 err == SL_EUPSTREAM)

@@ -274,6 +274,25 @@ class Configs(GatewayTestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.header("x-sluice-target"), "config")
 
+    def test_provider_options_in_targets(self):
+        cfg = {"strategy": {"mode": "fallback"}, "targets": [
+            {"provider": "bedrock", "custom_host": self.mock.base,
+             "aws_access_key_id": "AKIDCONFIG", "aws_secret_access_key": "secret-in-config",
+             "aws_region": "eu-west-1"}]}
+        r = self.call(dict(cfg), body=dict(harness.CHAT_BODY,
+                                           model="anthropic.claude-3-haiku-20240307-v1:0"))
+        self.assertEqual(r.status, 200, r)
+        auth = {k.lower(): v for k, v in self.mock.last()["headers"]}["authorization"]
+        self.assertIn("Credential=AKIDCONFIG/", auth)
+        self.assertIn("/eu-west-1/bedrock/aws4_request", auth)
+        self.assertNotIn("secret-in-config", json.dumps(self.mock.last()))
+        cfg = {"provider": "azure-openai", "api_key": "az-key", "deployment_id": "dep-9",
+               "api_version": "2024-06-01", "custom_host": self.mock.base + "/openai"}
+        r = self.call(cfg)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.mock.last()["path"],
+                         "/openai/deployments/dep-9/chat/completions?api-version=2024-06-01")
+
     def test_invalid_config_is_a_400_naming_the_path(self):
         cfg = {"strategy": {"mode": "fallback"},
                "targets": [{"provider": "openai", "retry": {"attempts": 99}}]}
