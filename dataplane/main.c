@@ -16,6 +16,7 @@
 #include "dataplane/config.h"
 #include "dataplane/providers/provider.h"
 #include "dataplane/proxy/proxy.h"
+#include "dataplane/proxy/stage.h"
 #include "dataplane/server/http.h"
 #include "dataplane/worker.h"
 
@@ -41,6 +42,8 @@ static void usage(FILE *f)
             "  --upstream-http1 ENGINE   client for plain http:// upstreams: native (default) or\n"
             "                            libcurl\n"
             "  --list-providers          print the provider table (Markdown) and exit\n"
+            "  --config FILE             routing config for requests without x-sluice-config\n"
+            "                            (Portkey's schema; reloaded on SIGHUP)\n"
             "  --log-level LEVEL         error|warn|info|debug|trace (default info)\n");
 }
 
@@ -77,7 +80,36 @@ static int parse_num(const char *s, unsigned long long *out)
     return 0;
 }
 
-static uv_signal_t sigterm_h, sigint_h;
+static uv_signal_t sigterm_h, sigint_h, sighup_h;
+static const char *config_path; /* --config FILE, or NULL */
+
+/* Reads and installs --config FILE; 0, or -1 with err set. */
+static int load_config(char *err, size_t errlen)
+{
+    FILE *f = fopen(config_path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot open %s", config_path);
+        return -1;
+    }
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof(text), f);
+    int too_big = n == sizeof(text);
+    fclose(f);
+    if (too_big) {
+        snprintf(err, errlen, "%s is larger than 1 MiB", config_path);
+        return -1;
+    }
+    return gw_router_set_file_config(sl_str(text, n), err, errlen) == 0 ? 0 : -1;
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    char err[512];
+    if (load_config(err, sizeof(err)) == 0)
+        sl_log(SL_LOG_INFO, NULL, 0, "config reloaded from %s", config_path);
+    else
+        sl_log(SL_LOG_WARN, NULL, 0, "config not reloaded, the previous one stays: %s", err);
+}
 
 static void on_signal(uv_signal_t *h, int signum)
 {
@@ -88,6 +120,8 @@ static void on_signal(uv_signal_t *h, int signum)
      * during the drain gets the default action (terminate). */
     uv_close((uv_handle_t *)&sigterm_h, NULL);
     uv_close((uv_handle_t *)&sigint_h, NULL);
+    if (config_path != NULL)
+        uv_close((uv_handle_t *)&sighup_h, NULL);
 }
 
 int main(int argc, char **argv)
@@ -96,7 +130,7 @@ int main(int argc, char **argv)
     enum {
         O_LISTEN = 256, O_WORKERS, O_TRUSTED, O_NOLOOP, O_MAXBODY, O_MAXHDR, O_MAXHDRS, O_HDRTO,
         O_BODYTO, O_IDLETO, O_UPTO, O_GRACE, O_LOG, O_HELP, O_CAFILE, O_SENDTO,
-        O_H1, O_LISTPROV
+        O_H1, O_LISTPROV, O_CONFIG
     };
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -117,6 +151,7 @@ int main(int argc, char **argv)
         {"send-timeout-ms", required_argument, 0, O_SENDTO},
         {"upstream-http1", required_argument, 0, O_H1},
         {"list-providers", no_argument, 0, O_LISTPROV},
+        {"config", required_argument, 0, O_CONFIG},
         {0, 0, 0, 0},
     };
     gw_config_defaults(&cfg);
@@ -143,6 +178,7 @@ int main(int argc, char **argv)
             break;
         case O_HELP: usage(stdout); return 0;
         case O_LISTPROV: gw_provider_print_table(stdout); return 0;
+        case O_CONFIG: config_path = optarg; break;
         case O_SENDTO: bad = parse_num(optarg, &v) || v == 0; cfg.send_timeout_ms = v; break;
         case O_CAFILE:
             bad = strlen(optarg) >= sizeof(cfg.ca_file) || access(optarg, R_OK) != 0;
@@ -169,6 +205,13 @@ int main(int argc, char **argv)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg.workers = n > 0 ? (int)n : 1;
     }
+    if (config_path != NULL) {
+        char err[512];
+        if (load_config(err, sizeof(err)) != 0) {
+            fprintf(stderr, "sluice-gateway: --config: %s\n", err);
+            return 2;
+        }
+    }
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_ALL);
 
@@ -179,6 +222,10 @@ int main(int argc, char **argv)
     uv_signal_init(main_loop, &sigint_h);
     uv_signal_start(&sigterm_h, on_signal, SIGTERM);
     uv_signal_start(&sigint_h, on_signal, SIGINT);
+    if (config_path != NULL) {
+        uv_signal_init(main_loop, &sighup_h);
+        uv_signal_start(&sighup_h, on_sighup, SIGHUP);
+    }
 
     gw_http_set_handler(gw_proxy_handle);
     gw_nworkers = cfg.workers;
@@ -206,6 +253,8 @@ int main(int argc, char **argv)
     sl_free(gw_workers);
     uv_loop_close(main_loop);
     curl_global_cleanup();
+    char none[8];
+    gw_router_set_file_config(SL_STR_NULL, none, sizeof(none)); /* frees it */
     sl_log(SL_LOG_INFO, NULL, 0, "sluice-gateway stopped");
     return 0;
 }

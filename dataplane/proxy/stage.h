@@ -168,6 +168,13 @@ int gw_provider_build(gw_proxy_t *px);          /* providers/providers.c: the ad
  * the next target cannot be used. router/router.c.
  */
 int gw_router_next(gw_proxy_t *px, int err, int status, uint64_t *delay_ms);
+/**
+ * Sets (or, with empty text, clears) the config of --config FILE, used by
+ * requests without x-sluice-config. Validated first: on error nothing
+ * changes and err says why. Any thread; requests in flight keep the config
+ * they started with.
+ */
+int gw_router_set_file_config(sl_str_t text, char *err, size_t errlen);
 /** Frees a worker's cache of parsed configs (at worker exit; every request is over). */
 void gw_router_cache_free(void *cache);
 

@@ -9,6 +9,7 @@
  * Retry-After) and fallbacks after a failed attempt.
  */
 #include <curl/curl.h>
+#include <pthread.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -472,11 +473,77 @@ static int from_config(gw_proxy_t *px, sl_str_t text)
     return apply(px);
 }
 
+/*
+ * The config of --config FILE: its text, shared by every worker, replaced
+ * whole on SIGHUP. A request takes a reference for the time it reads the
+ * text (the per-worker cache parses it once); the lock is held only to take
+ * or drop one.
+ */
+typedef struct {
+    int refs;     /* under file_lock */
+    size_t len;
+    char text[];
+} file_cfg_t;
+
+static pthread_mutex_t file_lock = PTHREAD_MUTEX_INITIALIZER;
+static file_cfg_t *file_cfg; /* under file_lock; holds one reference */
+
+static void file_cfg_unref(file_cfg_t *f)
+{
+    pthread_mutex_lock(&file_lock);
+    int last = --f->refs == 0;
+    pthread_mutex_unlock(&file_lock);
+    if (last)
+        sl_free(f);
+}
+
+int gw_router_set_file_config(sl_str_t text, char *err, size_t errlen)
+{
+    if (text.len > 0) {
+        sl_arena_t a;
+        sl_arena_init(&a);
+        sl_rcfg_t cfg;
+        const char *e = NULL;
+        int r = sl_rcfg_parse(&a, text, &cfg, &e);
+        if (r != 0)
+            snprintf(err, errlen, "%s", e ? e : "invalid config");
+        sl_arena_clear(&a);
+        if (r != 0)
+            return r;
+    }
+    file_cfg_t *f = NULL;
+    if (text.len > 0) {
+        f = sl_xmalloc(sizeof(*f) + text.len);
+        f->refs = 1;
+        f->len = text.len;
+        memcpy(f->text, text.base, text.len);
+    }
+    pthread_mutex_lock(&file_lock);
+    file_cfg_t *old = __atomic_load_n(&file_cfg, __ATOMIC_RELAXED);
+    __atomic_store_n(&file_cfg, f, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&file_lock);
+    if (old != NULL)
+        file_cfg_unref(old);
+    return 0;
+}
+
 int gw_router_resolve(gw_proxy_t *px)
 {
     sl_str_t config = sl_str_trim(gw_proxy_header(px, "config"));
     if (config.len > 0)
         return from_config(px, config);
+    if (__atomic_load_n(&file_cfg, __ATOMIC_RELAXED) != NULL) {
+        pthread_mutex_lock(&file_lock);
+        file_cfg_t *f = __atomic_load_n(&file_cfg, __ATOMIC_ACQUIRE);
+        if (f != NULL)
+            f->refs++;
+        pthread_mutex_unlock(&file_lock);
+        if (f != NULL) {
+            int r = from_config(px, sl_str(f->text, f->len));
+            file_cfg_unref(f);
+            return r;
+        }
+    }
     uint64_t timeout = 0;
     sl_str_t t = sl_str_trim(gw_proxy_header(px, "request-timeout"));
     if (t.len > 0) {

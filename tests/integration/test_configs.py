@@ -5,7 +5,11 @@ the response headers that say what happened. Failing targets are small
 scripted upstreams that always answer one status; answering ones are mocks.
 """
 import json
+import os
+import signal
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 
@@ -314,6 +318,83 @@ class Configs(GatewayTestCase):
         r = self.call(cfg)
         e = self.assert_error(r, 400, code="unknown_provider")
         self.assertIn("config.targets[0]", e["message"])
+
+
+class FileConfig(GatewayTestCase):
+    """--config FILE: the config of requests without x-sluice-config, reloaded on SIGHUP."""
+    gateway_args = ("--workers", "2")
+
+    def setUp(self):
+        self.bad = StatusUpstream(429)
+        self.addCleanup(self.bad.close)
+        self.mock_b = Mock().start()
+        self.addCleanup(self.mock_b.stop)
+        fd, self.path = tempfile.mkstemp(prefix="sluice-config-", suffix=".json")
+        os.close(fd)
+        self.addCleanup(os.unlink, self.path)
+        self.write({"strategy": {"mode": "fallback"},
+                    "targets": [{"provider": "openai", "api_key": "k", "custom_host": self.bad.base},
+                                {"provider": "openai", "api_key": "k",
+                                 "custom_host": "http://127.0.0.1:%d/v1" % self.mock_b.port}]})
+        super().setUp()
+
+    def gateway_args_for_test(self):
+        return super().gateway_args_for_test() + ["--config", self.path]
+
+    def write(self, cfg):
+        with open(self.path, "w") as f:
+            f.write(cfg if isinstance(cfg, str) else json.dumps(cfg))
+
+    def plain(self):
+        return request(self.gw.port, "POST", "/v1/chat/completions",
+                       [("Content-Type", "application/json")], harness.CHAT_BODY)
+
+    def test_file_config_routes_and_reloads_on_sighup(self):
+        r = self.plain()
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("x-sluice-target"), "config.targets[1]")
+        self.assertEqual(len(self.mock_b.requests()), 1)
+        # A new config on SIGHUP, for every worker.
+        self.write({"provider": "openai", "api_key": "k", "custom_host": self.mock.base + "/v1",
+                    "override_params": {"max_tokens": 3}})
+        self.gw.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(self.mock.requests()) == 0:
+            time.sleep(0.05)
+            r = self.plain()
+            self.assertEqual(r.status, 200, r)
+        for _ in range(6):  # every worker has it
+            self.assertEqual(self.plain().header("x-sluice-target"), "config")
+        self.assertEqual(json.loads(self.mock.last()["body"])["max_tokens"], 3)
+        # An invalid file is refused; the config in use stays.
+        self.write('{"retry": {"attempts": 42}}')
+        self.gw.signal(signal.SIGHUP)
+        time.sleep(0.3)
+        r = self.plain()
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("x-sluice-target"), "config")
+        self.assertIn("config not reloaded", self.gw.stderr())
+        self.assertIn("config.retry.attempts: must be an integer 0..10", self.gw.stderr())
+
+    def test_a_header_config_wins_over_the_file(self):
+        cfg = {"provider": "openai", "api_key": "k", "custom_host": self.mock.base + "/v1"}
+        r = request(self.gw.port, "POST", "/v1/chat/completions",
+                    [("Content-Type", "application/json"), ("x-sluice-config", json.dumps(cfg))],
+                    harness.CHAT_BODY)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(self.mock.requests()), 1)
+        self.assertEqual(self.bad.count, 0)
+
+    def test_an_invalid_file_at_start_is_refused(self):
+        fd, bad_path = tempfile.mkstemp(suffix=".json")
+        os.write(fd, b'{"strategy": {"mode": "sideways"}, "targets": [{}]}')
+        os.close(fd)
+        self.addCleanup(os.unlink, bad_path)
+        p = subprocess.run([harness.gateway_binary(), "--listen", "127.0.0.1:0", "--config",
+                            bad_path], capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("config.strategy.mode: must be single, fallback, loadbalance or conditional",
+                      p.stderr)
 
 
 if __name__ == "__main__":
