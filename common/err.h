@@ -39,6 +39,8 @@
        "upstream response too large")                                                              \
     XX(EUPTIMEOUT, 504, "timeout_error", "upstream_timeout", "upstream timed out")                \
     XX(EUPSTREAM, 502, "api_error", "upstream_stream_error", "upstream connection broke mid-response")            \
+    XX(EUNAVAILABLE, 503, "api_error", "circuit_open",                                             \
+       "every target's circuit breaker is open")                                                   \
     XX(ESHUTDOWN, 503, "api_error", "shutting_down", "gateway is shutting down")                  \
     XX(EINTERNAL, 500, "api_error", "internal_error", "internal error")                           \
     XX(EIO, 500, "api_error", "io_error", "I/O error")

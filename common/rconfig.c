@@ -87,6 +87,49 @@ static int retry_field(ctx_t *c, const char *path, const json_t *v, sl_rcfg_retr
     return 0;
 }
 
+static int breaker_field(ctx_t *c, const char *path, const json_t *v, sl_rcfg_breaker_t *b)
+{
+    if (!json_is_object(v))
+        return fail(c, path, "must be an object");
+    b->failures = 5;
+    b->window_ms = 30000;
+    b->min_requests = 10;
+    b->cooldown_ms = 30000;
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x) {
+        const char *p = sub(c, path, k);
+        json_int_t i = json_is_integer(x) ? json_integer_value(x) : -1;
+        if (strcmp(k, "failures") == 0) {
+            if (i < 0 || i > 1000)
+                return fail(c, p, "must be an integer 0..1000 (0: only the error rate opens it)");
+            b->failures = (int)i;
+        } else if (strcmp(k, "error_rate") == 0) {
+            if (!json_is_number(x) || json_number_value(x) <= 0 || json_number_value(x) > 1)
+                return fail(c, p, "must be a number above 0 and at most 1");
+            b->error_rate = json_number_value(x);
+        } else if (strcmp(k, "window_ms") == 0) {
+            if (i < 100 || i > SL_RCFG_MAX_TIMEOUT_MS)
+                return fail(c, p, "must be milliseconds, an integer 100..3600000");
+            b->window_ms = (uint64_t)i;
+        } else if (strcmp(k, "min_requests") == 0) {
+            if (i < 1 || i > 100000)
+                return fail(c, p, "must be an integer 1..100000");
+            b->min_requests = (int)i;
+        } else if (strcmp(k, "cooldown_ms") == 0) {
+            if (i < 10 || i > SL_RCFG_MAX_TIMEOUT_MS)
+                return fail(c, p, "must be milliseconds, an integer 10..3600000");
+            b->cooldown_ms = (uint64_t)i;
+        } else {
+            return fail(c, p, "unknown circuit_breaker field");
+        }
+    }
+    if (b->failures == 0 && b->error_rate == 0)
+        return fail(c, path, "needs failures or error_rate");
+    b->set = 1;
+    return 0;
+}
+
 static const char *const ops[] = {"$eq", "$ne", "$in", "$nin", "$gt", "$gte",
                                   "$lt", "$lte", "$regex", "$and", "$or"};
 
@@ -270,6 +313,8 @@ static int node(ctx_t *c, const char *path, json_t *o, sl_rcfg_node_t *n, int de
                 n->weight = json_number_value(x);
         } else if (strcmp(k, "retry") == 0) {
             r = retry_field(c, p, x, &n->retry);
+        } else if (strcmp(k, "circuit_breaker") == 0) {
+            r = breaker_field(c, p, x, &n->breaker);
         } else if (strcmp(k, "request_timeout") == 0) {
             if (!json_is_integer(x) || json_integer_value(x) < 1 ||
                 json_integer_value(x) > SL_RCFG_MAX_TIMEOUT_MS)

@@ -56,6 +56,15 @@ typedef struct {
 } sl_rcfg_retry_t;
 
 typedef struct {
+    int set;                 /* given on this node */
+    int failures;            /* consecutive failures that open it (default 5) */
+    double error_rate;       /* 0..1 over window_ms; 0: not used */
+    uint64_t window_ms;      /* default 30000 */
+    int min_requests;        /* in the window before the rate counts (default 10) */
+    uint64_t cooldown_ms;    /* open -> half-open (default 30000) */
+} sl_rcfg_breaker_t;
+
+typedef struct {
     json_t *query;           /* borrowed from the config's JSON (kept by the arena) */
     const char *then;        /* a target name */
 } sl_rcfg_cond_t;
@@ -83,6 +92,7 @@ struct sl_rcfg_node_s {
     /* settings inherited by the leaves below */
     sl_rcfg_retry_t retry;
     uint64_t request_timeout_ms; /* 0: not set here */
+    sl_rcfg_breaker_t breaker;   /* circuit_breaker (beyond Portkey) */
     json_t *override_params; /* object or NULL (borrowed) */
     json_t *forward_headers; /* array of strings or NULL (borrowed) */
     json_t *cache;           /* validated shape; acted on by the cache issue */

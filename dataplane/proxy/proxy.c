@@ -23,6 +23,7 @@
 #include "dataplane/providers/adapter.h"
 #include "dataplane/providers/anthropic_in.h"
 #include "dataplane/providers/translate.h"
+#include "dataplane/router/breaker.h"
 #include "dataplane/telemetry/metrics.h"
 
 /* Past this backlog to the client, reading from the upstream pauses. */
@@ -358,6 +359,8 @@ static void finish(gw_proxy_t *px)
         return;
     px->finished = 1;
     cancel_retry_timer(px);
+    if (px->route != NULL)
+        gw_router_release(px);
     px->req->on_client_gone = NULL;
     px->req->on_drain = NULL;
     sl_sse_decoder_dispose(&px->sse);
@@ -486,6 +489,8 @@ static void on_up_done(gw_upstream_t *up, int err)
         err = SL_EUPPROTO;
     if (err != 0)
         gw_metrics_upstream_error(req->worker->metrics, px->provider_name, error_kind(err));
+    if (px->route != NULL)
+        gw_router_report(px, err, err ? sl_err_status(err) : up->status);
     switch (px->mode) {
     case GW_RESP_MODE_SSE:
         if (err == 0 && px->stream_err == 0 && px->adapter->stream_end != NULL) {
@@ -658,6 +663,8 @@ static void serve_metrics(gw_req_t *req)
     }
     sl_buf_init(&out, 16u << 20);
     int r = gw_metrics_render(&out, ms, conns, infl, n);
+    if (r == 0)
+        r = gw_breaker_render(&out);
     gw_http_header_t ov;
     gw_http_overhead_header(req, &ov, uv_hrtime() - req->t_received);
     if (r != 0)

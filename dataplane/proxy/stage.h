@@ -65,6 +65,7 @@ typedef struct {
     uint64_t timeout_ms;                  /* effective request_timeout, 0: none */
     const char *custom_host;              /* effective, or NULL */
     json_t *override;                     /* merged override_params, or NULL (arena) */
+    const void *breaker;                  /* effective sl_rcfg_breaker_t, or NULL */
 } gw_attempt_t;
 
 /* Routing state of a request with a config. */
@@ -80,6 +81,7 @@ typedef struct {
     char fallback[512];       /* "config.targets[0]=429,..." */
     size_t fallback_len;
     int timeout_from_config;  /* an expired request_timeout answers 408 */
+    sl_str_t breaker_key;     /* the current target's breaker, empty: none (arena) */
 } gw_route_t;
 
 /* Translation state (translate.c and the adapters). */
@@ -175,6 +177,10 @@ int gw_router_next(gw_proxy_t *px, int err, int status, uint64_t *delay_ms);
  * they started with.
  */
 int gw_router_set_file_config(sl_str_t text, char *err, size_t errlen);
+/** The outcome of an attempt, for the target's circuit breaker. router/router.c. */
+void gw_router_report(gw_proxy_t *px, int err, int status);
+/** The request ends with a try unreported (the client left): frees its breaker probe. */
+void gw_router_release(gw_proxy_t *px);
 /** Frees a worker's cache of parsed configs (at worker exit; every request is over). */
 void gw_router_cache_free(void *cache);
 

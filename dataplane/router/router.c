@@ -19,6 +19,7 @@
 #include "common/rand.h"
 #include "common/rconfig.h"
 #include "dataplane/proxy/stage.h"
+#include "dataplane/router/breaker.h"
 #include "dataplane/worker.h"
 
 /* Validates a custom host: http(s) only, a host, no credentials; an IP
@@ -177,31 +178,80 @@ typedef struct {
 /* Effective settings while walking down: what a deeper node does not set. */
 typedef struct {
     const sl_rcfg_retry_t *retry;
+    const sl_rcfg_breaker_t *breaker;
     uint64_t timeout_ms;
     const char *custom_host;
     json_t *override; /* borrowed or arena-owned merge */
 } inherit_t;
+
+static gw_breaker_cfg_t breaker_cfg(const sl_rcfg_breaker_t *b)
+{
+    gw_breaker_cfg_t c = {b->failures, b->error_rate, b->window_ms, b->min_requests,
+                          b->cooldown_ms};
+    return c;
+}
+
+/*
+ * A target's breaker identity: its provider, base URL and key (hashed: the
+ * key itself is never kept), and a label for /metrics without the key.
+ */
+static sl_str_t breaker_key(gw_proxy_t *px, const sl_rcfg_node_t *leaf, const char *custom_host,
+                            sl_str_t *label)
+{
+    sl_str_t prov = leaf->provider ? sl_str_c(leaf->provider) : px->route->header_provider;
+    sl_str_t key = leaf->api_key ? sl_str_c(leaf->api_key) : px->api_key;
+    sl_str_t host = custom_host ? sl_str_c(custom_host) : sl_str_trim(gw_proxy_header(px, "custom-host"));
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < key.len; i++)
+        h = (h ^ (unsigned char)key.base[i]) * 1099511628211ull;
+    sl_arena_t *a = &px->req->arena;
+    *label = sl_str_c(sl_arena_printf(a, "%.*s %.*s #%04x", (int)prov.len, prov.base,
+                                      (int)(host.len > 100 ? 100 : host.len), host.base,
+                                      (unsigned)(h & 0xffff)));
+    return sl_str_c(sl_arena_printf(a, "%.*s|%.*s|%016llx", (int)prov.len, prov.base,
+                                    (int)(host.len > 100 ? 100 : host.len), host.base,
+                                    (unsigned long long)h));
+}
 
 static double rand01(void)
 {
     return (double)(sl_rand_u64() >> 11) * (1.0 / 9007199254740992.0);
 }
 
-static const sl_rcfg_node_t *pick_weighted(const sl_rcfg_node_t *n)
+/* A target's weight for this request: 0 for a leaf whose breaker is open. */
+static double live_weight(gw_proxy_t *px, const sl_rcfg_node_t *t, const sl_rcfg_breaker_t *inh,
+                          const char *host)
 {
-    double total = 0;
-    for (size_t i = 0; i < n->ntargets; i++)
-        total += n->targets[i].weight;
+    const sl_rcfg_breaker_t *b = t->breaker.set ? &t->breaker : inh;
+    if (t->weight <= 0 || t->ntargets > 0 || b == NULL)
+        return t->weight;
+    sl_str_t label;
+    sl_str_t key = breaker_key(px, t, t->custom_host ? t->custom_host : host, &label);
+    gw_breaker_cfg_t c = breaker_cfg(b);
+    return gw_breaker_allow(key, label, &c, uv_now(&px->req->worker->loop), 0) ? t->weight : 0;
+}
+
+static const sl_rcfg_node_t *pick_weighted(gw_proxy_t *px, const sl_rcfg_node_t *n,
+                                           const inherit_t *in)
+{
+    double w[SL_RCFG_MAX_TARGETS], total = 0;
+    for (size_t i = 0; i < n->ntargets; i++) {
+        w[i] = live_weight(px, &n->targets[i], in->breaker, in->custom_host);
+        total += w[i];
+    }
+    if (total <= 0) /* every breaker open: the weights as configured, apply() says no */
+        for (size_t i = 0; i < n->ntargets; i++)
+            total += (w[i] = n->targets[i].weight);
     double x = rand01() * total;
     for (size_t i = 0; i < n->ntargets; i++) {
-        if (n->targets[i].weight <= 0)
+        if (w[i] <= 0)
             continue;
-        if (x < n->targets[i].weight)
+        if (x < w[i])
             return &n->targets[i];
-        x -= n->targets[i].weight;
+        x -= w[i];
     }
     for (size_t i = n->ntargets; i-- > 0;) /* rounding: the last with a weight */
-        if (n->targets[i].weight > 0)
+        if (w[i] > 0)
             return &n->targets[i];
     return NULL;
 }
@@ -244,6 +294,7 @@ static void add(plan_t *pl, const sl_rcfg_node_t *leaf, const inherit_t *in)
     memset(a, 0, sizeof(*a));
     a->leaf = leaf;
     a->retry = in->retry;
+    a->breaker = in->breaker;
     a->timeout_ms = in->timeout_ms;
     a->custom_host = in->custom_host;
     a->override = in->override;
@@ -253,6 +304,8 @@ static int flatten(plan_t *pl, const sl_rcfg_node_t *n, inherit_t in, int depth)
 {
     if (n->retry.set)
         in.retry = &n->retry;
+    if (n->breaker.set)
+        in.breaker = &n->breaker;
     if (n->request_timeout_ms)
         in.timeout_ms = n->request_timeout_ms;
     if (n->custom_host)
@@ -277,7 +330,7 @@ static int flatten(plan_t *pl, const sl_rcfg_node_t *n, inherit_t in, int depth)
                                       "(use weighted)", n->path);
             return SL_EINVAL;
         }
-        const sl_rcfg_node_t *t = pick_weighted(n);
+        const sl_rcfg_node_t *t = pick_weighted(pl->px, n, &in);
         return t ? flatten(pl, t, in, depth + 1) : SL_EINVAL;
     }
     case SL_RCFG_CONDITIONAL: {
@@ -299,10 +352,42 @@ static int flatten(plan_t *pl, const sl_rcfg_node_t *n, inherit_t in, int depth)
     return 0;
 }
 
-/* The first target of the plan, or the next ones when it cannot be used. */
+static void note_fallback(gw_route_t *rt, const char *path, const char *what)
+{
+    if (rt->fallback_len + 80 < sizeof(rt->fallback)) {
+        int n = snprintf(rt->fallback + rt->fallback_len, sizeof(rt->fallback) - rt->fallback_len,
+                         "%s%s=%s", rt->fallback_len ? "," : "", path, what);
+        if (n > 0)
+            rt->fallback_len += (size_t)n;
+    }
+}
+
+/* The current target of the plan, or the next whose breaker lets it through. */
 static int apply(gw_proxy_t *px)
 {
     gw_route_t *rt = px->route;
+    rt->breaker_key = SL_STR_NULL;
+    for (;;) {
+        const gw_attempt_t *e = &rt->plan[rt->cur];
+        if (e->breaker == NULL)
+            break;
+        sl_str_t label;
+        sl_str_t key = breaker_key(px, e->leaf, e->custom_host, &label);
+        gw_breaker_cfg_t c = breaker_cfg(e->breaker);
+        if (gw_breaker_allow(key, label, &c, uv_now(&px->req->worker->loop), 1)) {
+            rt->breaker_key = key;
+            break;
+        }
+        note_fallback(rt, e->leaf->path, "open");
+        if (rt->cur + 1 >= rt->nplan) {
+            px->error_message = sl_arena_printf(&px->req->arena,
+                                                "every target's circuit breaker is open (last: %s)",
+                                                e->leaf->path);
+            return SL_EUNAVAILABLE;
+        }
+        rt->cur++;
+        rt->tries = 0;
+    }
     const gw_attempt_t *a = &rt->plan[rt->cur];
     const sl_rcfg_node_t *leaf = a->leaf;
     if (leaf->virtual_key != NULL) {
@@ -461,7 +546,7 @@ static int from_config(gw_proxy_t *px, sl_str_t text)
     rt->orig_body = px->body;
     px->route = rt;
     plan_t pl = {px, NULL, 0, 0, NULL};
-    inherit_t in = {NULL, 0, NULL, NULL};
+    inherit_t in = {NULL, NULL, 0, NULL, NULL};
     int r = flatten(&pl, &cfg->root, in, 0);
     if (r != 0 || pl.n == 0) {
         px->error_message = pl.err ? pl.err : "x-sluice-config: no target to route to";
@@ -610,7 +695,16 @@ int gw_router_next(gw_proxy_t *px, int err, int status, uint64_t *delay_ms)
                          ? retry_after_ms(px) : -1;
         if (ra >= 0)
             d = (uint64_t)ra;
-        if (rt->waited_ms + d <= GW_RETRY_BUDGET_MS) {
+        int allowed = 1;
+        if (a->breaker != NULL) { /* this very failure may have opened it */
+            sl_str_t label;
+            sl_str_t key = breaker_key(px, a->leaf, a->custom_host, &label);
+            gw_breaker_cfg_t c = breaker_cfg(a->breaker);
+            allowed = gw_breaker_allow(key, label, &c, uv_now(&px->req->worker->loop), 1);
+            if (allowed)
+                rt->breaker_key = key;
+        }
+        if (allowed && rt->waited_ms + d <= GW_RETRY_BUDGET_MS) {
             rt->tries++;
             rt->retries++;
             rt->waited_ms += d;
@@ -626,14 +720,32 @@ int gw_router_next(gw_proxy_t *px, int err, int status, uint64_t *delay_ms)
                                         : failed_status < 200 || failed_status >= 300);
     if (!moves)
         return 0;
-    if (rt->fallback_len + 80 < sizeof(rt->fallback)) {
-        int n = snprintf(rt->fallback + rt->fallback_len, sizeof(rt->fallback) - rt->fallback_len,
-                         "%s%s=%d", rt->fallback_len ? "," : "", a->leaf->path, failed_status);
-        if (n > 0)
-            rt->fallback_len += (size_t)n;
-    }
+    char st[16];
+    snprintf(st, sizeof(st), "%d", failed_status);
+    note_fallback(rt, a->leaf->path, st);
     rt->cur++;
     rt->tries = 0;
     int r = apply(px);
     return r == 0 ? 2 : r;
+}
+
+void gw_router_report(gw_proxy_t *px, int err, int status)
+{
+    gw_route_t *rt = px->route;
+    if (rt == NULL || rt->breaker_key.len == 0)
+        return;
+    const gw_attempt_t *a = &rt->plan[rt->cur];
+    gw_breaker_cfg_t c = breaker_cfg(a->breaker);
+    int ok = err == 0 && status != 429 && status < 500;
+    gw_breaker_report(rt->breaker_key, &c, ok, uv_now(&px->req->worker->loop));
+    rt->breaker_key = SL_STR_NULL; /* reported once; a retry claims again */
+}
+
+void gw_router_release(gw_proxy_t *px)
+{
+    gw_route_t *rt = px->route;
+    if (rt != NULL && rt->breaker_key.len > 0) {
+        gw_breaker_release(rt->breaker_key);
+        rt->breaker_key = SL_STR_NULL;
+    }
 }

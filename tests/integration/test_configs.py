@@ -297,6 +297,44 @@ class Configs(GatewayTestCase):
         self.assertEqual(self.mock.last()["path"],
                          "/openai/deployments/dep-9/chat/completions?api-version=2024-06-01")
 
+    def test_circuit_breaker_opens_skips_and_probes(self):
+        bad = self.failing(500)
+        cfg = {"circuit_breaker": {"failures": 2, "cooldown_ms": 600},
+               "strategy": {"mode": "fallback"},
+               "targets": [self.target(bad.base), self.target(self.mock.base + "/v1")]}
+        for _ in range(2):
+            r = self.call(cfg)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.header("x-sluice-fallback"), "config.targets[0]=500")
+        self.assertEqual(bad.count, 2)
+        # Open: the failing target is not even tried.
+        r = self.call(cfg)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("x-sluice-fallback"), "config.targets[0]=open")
+        self.assertEqual(bad.count, 2)
+        m = self.metrics()
+        states = {dict(k[1])["target"]: v for k, v in m.items()
+                  if k[0] == "sluice_circuit_breaker_state"}
+        self.assertIn(1.0, states.values(), states)
+        self.assertTrue(any(t.startswith("openai %s" % bad.base) for t in states), states)
+        # After the cool-down one probe goes through; it fails, so open again.
+        time.sleep(0.7)
+        r = self.call(cfg)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(bad.count, 3)
+        r = self.call(cfg)
+        self.assertEqual(bad.count, 3)
+        self.assertEqual(r.header("x-sluice-fallback"), "config.targets[0]=open")
+
+    def test_every_breaker_open_is_a_503(self):
+        bad = self.failing(502)
+        cfg = {"circuit_breaker": {"failures": 1, "cooldown_ms": 60000},
+               "provider": "openai", "api_key": "k", "custom_host": bad.base}
+        self.assertEqual(self.call(cfg).status, 502)
+        r = self.call(cfg)
+        self.assert_error(r, 503, code="circuit_open")
+        self.assertEqual(bad.count, 1)
+
     def test_invalid_config_is_a_400_naming_the_path(self):
         cfg = {"strategy": {"mode": "fallback"},
                "targets": [{"provider": "openai", "retry": {"attempts": 99}}]}

@@ -109,6 +109,13 @@ static void portkey_examples(void **state)
                  "\"targets\":[{\"provider\":\"openai\"},{\"provider\":\"groq\",\"weight\":0}]}");
     assert_int_equal(c.root.policy, SL_RCFG_LEAST_LATENCY);
     assert_true(c.root.targets[1].weight == 0);
+
+    /* A circuit breaker, beyond Portkey: defaults filled in. */
+    c = parse_ok("{\"circuit_breaker\":{\"failures\":3,\"error_rate\":0.5},\"provider\":\"openai\"}");
+    assert_true(c.root.breaker.set);
+    assert_int_equal(c.root.breaker.failures, 3);
+    assert_int_equal(c.root.breaker.cooldown_ms, 30000);
+    assert_int_equal(c.root.breaker.min_requests, 10);
 }
 
 static void errors_name_their_path(void **state)
@@ -168,6 +175,12 @@ static void errors_name_their_path(void **state)
     expect_error("{\"strategy\":{\"mode\":\"fallback\"},\"provider\":\"openai\","
                  "\"targets\":[{\"provider\":\"x\"}]}",
                  "config: a node has targets or a provider, not both");
+    expect_error("{\"circuit_breaker\":{\"failures\":0}}",
+                 "config.circuit_breaker: needs failures or error_rate");
+    expect_error("{\"circuit_breaker\":{\"error_rate\":1.5}}",
+                 "config.circuit_breaker.error_rate: must be a number above 0 and at most 1");
+    expect_error("{\"circuit_breaker\":{\"cooldown\":5}}",
+                 "config.circuit_breaker.cooldown: unknown circuit_breaker field");
     /* Deep nesting is bounded. */
     char deep[2048] = "";
     for (int i = 0; i < 10; i++)
