@@ -28,6 +28,18 @@ static void seed(void)
     seeded = 1;
 }
 
+void sl_rand_seed(uint64_t s)
+{
+    /* splitmix64 spreads one number over the four words, as xoshiro's authors advise */
+    for (int i = 0; i < 4; i++) {
+        uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        state[i] = z ^ (z >> 31);
+    }
+    seeded = 1;
+}
+
 uint64_t sl_rand_u64(void)
 {
     if (!seeded)

@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 uint64_t sl_rand_u64(void);
+/** Seeds this thread's generator (tests, for reproducible sequences). */
+void sl_rand_seed(uint64_t seed);
 /** Writes a random (version 4) UUID as 36 characters plus a NUL. */
 void sl_rand_uuid(char out[37]);
 

@@ -82,6 +82,7 @@ typedef struct {
     size_t fallback_len;
     int timeout_from_config;  /* an expired request_timeout answers 408 */
     sl_str_t breaker_key;     /* the current target's breaker, empty: none (arena) */
+    int latency_tracked;      /* a least_latency node routed it: report latencies */
 } gw_route_t;
 
 /* Translation state (translate.c and the adapters). */

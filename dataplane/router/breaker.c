@@ -15,6 +15,7 @@ typedef struct {
     uint64_t opened_at;
     int probing;     /* half-open: the probe is out */
     uint64_t opens;  /* times it opened */
+    double ewma_ms;  /* latency; < 0: not measured */
 } breaker_t;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -32,6 +33,7 @@ static breaker_t *find(sl_str_t key, int create, sl_str_t label)
     memset(b, 0, sizeof(*b));
     memcpy(b->key, key.base, key.len);
     b->keylen = key.len;
+    b->ewma_ms = -1;
     snprintf(b->label, sizeof(b->label), "%.*s", (int)label.len, label.base);
     for (char *p = b->label; *p; p++)
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
@@ -119,6 +121,24 @@ void gw_breaker_release(sl_str_t key)
     if (b != NULL)
         b->probing = 0;
     pthread_mutex_unlock(&lock);
+}
+
+void gw_breaker_latency_report(sl_str_t key, sl_str_t label, double ms)
+{
+    pthread_mutex_lock(&lock);
+    breaker_t *b = find(key, 1, label);
+    if (b != NULL)
+        b->ewma_ms = b->ewma_ms < 0 ? ms : 0.8 * b->ewma_ms + 0.2 * ms;
+    pthread_mutex_unlock(&lock);
+}
+
+double gw_breaker_latency(sl_str_t key)
+{
+    pthread_mutex_lock(&lock);
+    breaker_t *b = find(key, 0, SL_STR_NULL);
+    double v = b ? b->ewma_ms : -1;
+    pthread_mutex_unlock(&lock);
+    return v;
 }
 
 int gw_breaker_state(sl_str_t key)

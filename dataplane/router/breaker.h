@@ -46,6 +46,13 @@ int gw_breaker_allow(sl_str_t key, sl_str_t label, const gw_breaker_cfg_t *c, ui
 void gw_breaker_report(sl_str_t key, const gw_breaker_cfg_t *c, int ok, uint64_t now);
 /** A try that allow() let through ended with no outcome (the client left): frees the probe. */
 void gw_breaker_release(sl_str_t key);
+/**
+ * Latency of a target for the least_latency policy: an exponentially
+ * weighted moving average (alpha 0.2) of the time to the answer's head,
+ * in ms; -1 when never measured (such a target is tried first, to learn).
+ */
+void gw_breaker_latency_report(sl_str_t key, sl_str_t label, double ms);
+double gw_breaker_latency(sl_str_t key);
 /** The state of a target (GW_BREAKER_*; CLOSED when unknown). */
 int gw_breaker_state(sl_str_t key);
 /** Appends the breakers' state and transitions in Prometheus text format. */

@@ -231,9 +231,44 @@ static double live_weight(gw_proxy_t *px, const sl_rcfg_node_t *t, const sl_rcfg
     return gw_breaker_allow(key, label, &c, uv_now(&px->req->worker->loop), 0) ? t->weight : 0;
 }
 
+/*
+ * least_latency: among the leaves a request may use (weight above 0, breaker
+ * not open), the one with the lowest latency average; one never measured
+ * first. Children that are strategies themselves count as unmeasured.
+ */
+static const sl_rcfg_node_t *pick_fastest(gw_proxy_t *px, const sl_rcfg_node_t *n,
+                                          const inherit_t *in)
+{
+    const sl_rcfg_node_t *best = NULL;
+    double best_ms = 0;
+    for (size_t i = 0; i < n->ntargets; i++) {
+        const sl_rcfg_node_t *t = &n->targets[i];
+        if (live_weight(px, t, in->breaker, in->custom_host) <= 0)
+            continue;
+        double ms = -1;
+        if (t->ntargets == 0) {
+            sl_str_t label;
+            ms = gw_breaker_latency(
+                breaker_key(px, t, t->custom_host ? t->custom_host : in->custom_host, &label));
+        }
+        if (ms < 0)
+            return t; /* learn its latency */
+        if (best == NULL || ms < best_ms) {
+            best = t;
+            best_ms = ms;
+        }
+    }
+    return best;
+}
+
 static const sl_rcfg_node_t *pick_weighted(gw_proxy_t *px, const sl_rcfg_node_t *n,
                                            const inherit_t *in)
 {
+    if (n->policy == SL_RCFG_LEAST_LATENCY) {
+        const sl_rcfg_node_t *t = pick_fastest(px, n, in);
+        if (t != NULL)
+            return t;
+    }
     double w[SL_RCFG_MAX_TARGETS], total = 0;
     for (size_t i = 0; i < n->ntargets; i++) {
         w[i] = live_weight(px, &n->targets[i], in->breaker, in->custom_host);
@@ -324,12 +359,8 @@ static int flatten(plan_t *pl, const sl_rcfg_node_t *n, inherit_t in, int depth)
     case SL_RCFG_SINGLE:
         return flatten(pl, &n->targets[0], in, depth + 1);
     case SL_RCFG_LOADBALANCE: {
-        if (n->policy == SL_RCFG_LEAST_LATENCY) {
-            pl->err = sl_arena_printf(&pl->px->req->arena,
-                                      "%s.strategy.policy: least_latency is not available yet "
-                                      "(use weighted)", n->path);
-            return SL_EINVAL;
-        }
+        if (n->policy == SL_RCFG_LEAST_LATENCY)
+            pl->px->route->latency_tracked = 1;
         const sl_rcfg_node_t *t = pick_weighted(pl->px, n, &in);
         return t ? flatten(pl, t, in, depth + 1) : SL_EINVAL;
     }
@@ -673,6 +704,15 @@ static int64_t retry_after_ms(gw_proxy_t *px)
 #define GW_RETRY_CAP_MS 8000
 #define GW_RETRY_BUDGET_MS 60000
 
+/* Exponential backoff with full jitter: a random wait below 200 ms << tries, capped at 8 s. */
+static uint64_t backoff_ms(int tries)
+{
+    uint64_t cap = (uint64_t)GW_RETRY_BASE_MS << (tries < 6 ? tries : 6);
+    if (cap > GW_RETRY_CAP_MS)
+        cap = GW_RETRY_CAP_MS;
+    return (uint64_t)(rand01() * (double)cap);
+}
+
 int gw_router_next(gw_proxy_t *px, int err, int status, uint64_t *delay_ms)
 {
     gw_route_t *rt = px->route;
@@ -687,10 +727,7 @@ int gw_router_next(gw_proxy_t *px, int err, int status, uint64_t *delay_ms)
              : retry->ncodes ? has_code(retry->codes, retry->ncodes, failed_status)
                              : has_code(default_retry_codes, 5, failed_status))) {
         /* Exponential backoff with full jitter; Retry-After when asked, on 429 and 503. */
-        uint64_t cap = GW_RETRY_BASE_MS << (rt->tries < 6 ? rt->tries : 6);
-        if (cap > GW_RETRY_CAP_MS)
-            cap = GW_RETRY_CAP_MS;
-        uint64_t d = (uint64_t)(rand01() * (double)cap);
+        uint64_t d = backoff_ms(rt->tries);
         int64_t ra = retry->use_retry_after && (status == 429 || status == 503)
                          ? retry_after_ms(px) : -1;
         if (ra >= 0)
@@ -732,7 +769,16 @@ int gw_router_next(gw_proxy_t *px, int err, int status, uint64_t *delay_ms)
 void gw_router_report(gw_proxy_t *px, int err, int status)
 {
     gw_route_t *rt = px->route;
-    if (rt == NULL || rt->breaker_key.len == 0)
+    if (rt == NULL)
+        return;
+    if (err == 0 && px->up.t_head != 0 && rt->latency_tracked) {
+        /* Every answered target's latency, for least_latency. */
+        const gw_attempt_t *e = &rt->plan[rt->cur];
+        sl_str_t label;
+        sl_str_t key = breaker_key(px, e->leaf, e->custom_host, &label);
+        gw_breaker_latency_report(key, label, (double)(px->up.t_head - px->up.t_start) / 1e6);
+    }
+    if (rt->breaker_key.len == 0)
         return;
     const gw_attempt_t *a = &rt->plan[rt->cur];
     gw_breaker_cfg_t c = breaker_cfg(a->breaker);

@@ -200,6 +200,17 @@ class Configs(GatewayTestCase):
         self.assertEqual(a + b, n)
         self.assertLess(abs(a / n - 0.75), 0.08, (a, b))
 
+    def test_least_latency_prefers_the_faster_target(self):
+        slow = self.failing(200, delay=0.05)
+        cfg = {"strategy": {"mode": "loadbalance", "policy": "least_latency"},
+               "targets": [self.target(slow.base), self.target(self.mock.base + "/v1")]}
+        for _ in range(12):
+            r = self.call(cfg)
+            self.assertEqual(r.status, 200, r)
+        # Each is tried once to learn its latency; then the fast one gets them all.
+        self.assertEqual(slow.count, 1)
+        self.assertEqual(len(self.mock.requests()), 11)
+
     def test_conditional_on_metadata_and_params(self):
         cfg = {"strategy": {"mode": "conditional", "conditions": [
                    {"query": {"metadata.plan": {"$eq": "paid"}}, "then": "paid"},
