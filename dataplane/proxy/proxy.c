@@ -186,13 +186,20 @@ static void record(gw_proxy_t *px, int status)
         gw_metrics_tokens(req->worker->metrics, px->provider_name, px->model, status,
                           (uint64_t)px->usage.prompt_tokens, (uint64_t)px->usage.completion_tokens,
                           (uint64_t)px->usage.cached_tokens);
-    if (sl_log_level >= SL_LOG_DEBUG)
-        sl__log(SL_LOG_DEBUG, &req->log, 0, "%s %.*s (%s) -> %d, %llu us overhead, metadata=%.*s",
+    if (sl_log_level >= SL_LOG_DEBUG) {
+        const gw_route_t *rt = px->route;
+        sl__log(SL_LOG_DEBUG, &req->log, 0,
+                "%s %.*s (%s) -> %d, %llu us overhead, target=%s retries=%d fallback=%.*s "
+                "metadata=%.*s",
                 http_method_str(req->method), (int)req->path.len, req->path.base,
                 px->endpoint_name ? px->endpoint_name : "gateway", status,
                 (unsigned long long)(px->overhead_ns / 1000),
+                rt && rt->nplan ? rt->plan[rt->cur].leaf->path : "-", rt ? rt->retries : 0,
+                rt && rt->fallback_len ? (int)rt->fallback_len : 1,
+                rt && rt->fallback_len ? rt->fallback : "-",
                 px->metadata.len ? (int)(px->metadata.len > 512 ? 512 : px->metadata.len) : 2,
                 px->metadata.len ? px->metadata.base : "{}");
+    }
 }
 
 static void respond_error(gw_proxy_t *px, int err)

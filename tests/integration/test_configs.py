@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -20,8 +21,8 @@ from harness import GatewayTestCase, Mock, free_closed_port, request
 class StatusUpstream:
     """Answers every request with one OpenAI-style error status (and counts them)."""
 
-    def __init__(self, status, headers=(), delay=0.0):
-        self.status, self.headers, self.delay = status, list(headers), delay
+    def __init__(self, status, headers=(), delay=0.0, reset=False):
+        self.status, self.headers, self.delay, self.reset = status, list(headers), delay, reset
         self.ls = socket.socket()
         self.ls.bind(("127.0.0.1", 0))
         self.ls.listen(64)
@@ -56,6 +57,9 @@ class StatusUpstream:
                 buf = buf[n:]
                 self.count += 1
                 time.sleep(self.delay)
+                if self.reset:  # drop the connection with a RST, no answer
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
                 body = json.dumps({"error": {"message": "scripted %d" % self.status,
                                              "type": "test", "param": None, "code": None}}).encode()
                 h = ["HTTP/1.1 %d X" % self.status, "Content-Type: application/json",
@@ -133,6 +137,14 @@ class Configs(GatewayTestCase):
         self.assertEqual(r.header("x-sluice-fallback"),
                          "config.targets[0]=502,config.targets[1]=503")
 
+    def test_fallback_on_a_connection_reset(self):
+        bad = self.failing(200, reset=True)
+        cfg = {"strategy": {"mode": "fallback", "on_status_codes": [429]},
+               "targets": [self.target(bad.base), self.target(self.mock.base + "/v1")]}
+        r = self.call(cfg)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("x-sluice-fallback"), "config.targets[0]=502")
+
     def test_all_targets_failing_answers_the_last_error(self):
         a, b = self.failing(500), self.failing(503)
         cfg = {"strategy": {"mode": "fallback"}, "targets": [self.target(a.base), self.target(b.base)]}
@@ -192,13 +204,13 @@ class Configs(GatewayTestCase):
                "targets": [self.target(self.mock.base + "/v1", weight=0.75),
                            self.target(self.mock2.base + "/v1", weight=0.25),
                            self.target("http://127.0.0.1:9/v1", weight=0)]}
-        n = 400
+        n = 1000
         for _ in range(n):
             r = self.call(cfg)
             self.assertEqual(r.status, 200, r)
         a, b = len(self.mock.requests()), len(self.mock2.requests())
         self.assertEqual(a + b, n)
-        self.assertLess(abs(a / n - 0.75), 0.08, (a, b))
+        self.assertLess(abs(a / n - 0.75), 0.05, (a, b))
 
     def test_least_latency_prefers_the_faster_target(self):
         slow = self.failing(200, delay=0.05)
@@ -336,6 +348,23 @@ class Configs(GatewayTestCase):
         r = self.call(cfg)
         self.assertEqual(bad.count, 3)
         self.assertEqual(r.header("x-sluice-fallback"), "config.targets[0]=open")
+
+    def test_circuit_breaker_closes_after_a_good_probe(self):
+        flaky = self.failing(500)
+        cfg = {"circuit_breaker": {"failures": 1, "cooldown_ms": 300},
+               "strategy": {"mode": "fallback"},
+               "targets": [self.target(flaky.base), self.target(self.mock.base + "/v1")]}
+        self.assertEqual(self.call(cfg).header("x-sluice-fallback"), "config.targets[0]=500")
+        self.assertEqual(self.call(cfg).header("x-sluice-fallback"), "config.targets[0]=open")
+        flaky.status = 200  # the provider recovers
+        time.sleep(0.4)
+        r = self.call(cfg)  # the probe
+        self.assertEqual(r.header("x-sluice-target"), "config.targets[0]")
+        for _ in range(3):  # closed: it takes the traffic again
+            r = self.call(cfg)
+            self.assertEqual(r.header("x-sluice-target"), "config.targets[0]")
+            self.assertIsNone(r.header("x-sluice-fallback"))
+        self.assertEqual(flaky.count, 5)
 
     def test_every_breaker_open_is_a_503(self):
         bad = self.failing(502)
