@@ -158,11 +158,45 @@ static int forwarded(const gw_proxy_t *px, sl_str_t name, int translated)
     return 1;
 }
 
+/* A config's forward_headers lists the header (case-insensitive). */
+static int asked_for(const json_t *list, sl_str_t name)
+{
+    size_t i;
+    json_t *h;
+    json_array_foreach(list, i, h) {
+        if (sl_str_ieq(name, sl_str(json_string_value(h), json_string_length(h))))
+            return 1;
+    }
+    return 0;
+}
+
+/* Never forwarded, even when a config asks: the transport's own, and the
+ * credentials (the provider key goes in the provider's style). */
+static int transport_header(sl_str_t n)
+{
+    static const char *const t[] = {"host", "content-length", "connection", "keep-alive",
+                                    "transfer-encoding", "te", "trailer", "upgrade", "expect",
+                                    "proxy-connection", "accept-encoding", "authorization",
+                                    "x-api-key", "api-key", "x-goog-api-key",
+                                    "proxy-authorization"};
+    for (size_t i = 0; i < SL_ARRAY_SIZE(t); i++)
+        if (sl_str_ieq_c(n, t[i]))
+            return 1;
+    return 0;
+}
+
 void gw_tr_forward_headers(gw_proxy_t *px, int translated)
 {
     const gw_req_t *req = px->req;
+    const json_t *asked = px->route != NULL && px->route->nplan > 0
+                              ? px->route->plan[px->route->cur].forward_headers
+                              : NULL;
     for (size_t i = 0; i < req->nheaders; i++)
-        if (forwarded(px, req->headers[i].name, translated)) {
+        if (forwarded(px, req->headers[i].name, translated) ||
+            (asked != NULL && asked_for(asked, req->headers[i].name) &&
+             !transport_header(req->headers[i].name) &&
+             !sl_str_istarts_with(req->headers[i].name, "x-sluice-") &&
+             !sl_str_istarts_with(req->headers[i].name, "x-portkey-"))) {
             gw_http_header_t *h = gw_http_header_push(&px->req->arena, &px->up_headers,
                                                       &px->n_up_headers, &px->up_headers_cap);
             *h = req->headers[i];

@@ -52,7 +52,9 @@ void gw_tr_header_add(gw_proxy_t *px, sl_str_t name, sl_str_t value);
  * credentials (the key goes in the provider's style) and x-amz-*. For a
  * translated request (`translated`: the body is the adapter's) also
  * Content-Type, Accept and other vendors' API headers (openai-*,
- * anthropic-*, x-stainless-*); the anthropic adapter adds its own.
+ * anthropic-*, x-stainless-*); the anthropic adapter adds its own. A
+ * routing config's forward_headers adds the headers it names (but never
+ * the transport's own, credentials, nor the gateway's).
  */
 void gw_tr_forward_headers(gw_proxy_t *px, int translated);
 

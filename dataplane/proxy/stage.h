@@ -66,6 +66,7 @@ typedef struct {
     const char *custom_host;              /* effective, or NULL */
     json_t *override;                     /* merged override_params, or NULL (arena) */
     const void *breaker;                  /* effective sl_rcfg_breaker_t, or NULL */
+    json_t *forward_headers;              /* effective forward_headers, or NULL (borrowed) */
 } gw_attempt_t;
 
 /* Routing state of a request with a config. */

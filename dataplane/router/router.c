@@ -182,6 +182,7 @@ typedef struct {
     uint64_t timeout_ms;
     const char *custom_host;
     json_t *override; /* borrowed or arena-owned merge */
+    json_t *forward_headers; /* borrowed */
 } inherit_t;
 
 static gw_breaker_cfg_t breaker_cfg(const sl_rcfg_breaker_t *b)
@@ -330,6 +331,7 @@ static void add(plan_t *pl, const sl_rcfg_node_t *leaf, const inherit_t *in)
     a->leaf = leaf;
     a->retry = in->retry;
     a->breaker = in->breaker;
+    a->forward_headers = in->forward_headers;
     a->timeout_ms = in->timeout_ms;
     a->custom_host = in->custom_host;
     a->override = in->override;
@@ -341,6 +343,8 @@ static int flatten(plan_t *pl, const sl_rcfg_node_t *n, inherit_t in, int depth)
         in.retry = &n->retry;
     if (n->breaker.set)
         in.breaker = &n->breaker;
+    if (n->forward_headers != NULL)
+        in.forward_headers = n->forward_headers;
     if (n->request_timeout_ms)
         in.timeout_ms = n->request_timeout_ms;
     if (n->custom_host)
@@ -577,7 +581,7 @@ static int from_config(gw_proxy_t *px, sl_str_t text)
     rt->orig_body = px->body;
     px->route = rt;
     plan_t pl = {px, NULL, 0, 0, NULL};
-    inherit_t in = {NULL, NULL, 0, NULL, NULL};
+    inherit_t in = {NULL, NULL, 0, NULL, NULL, NULL};
     int r = flatten(&pl, &cfg->root, in, 0);
     if (r != 0 || pl.n == 0) {
         px->error_message = pl.err ? pl.err : "x-sluice-config: no target to route to";

@@ -375,6 +375,23 @@ class Configs(GatewayTestCase):
         self.assert_error(r, 503, code="circuit_open")
         self.assertEqual(bad.count, 1)
 
+    def test_forward_headers_pass_what_is_otherwise_kept_back(self):
+        cfg = {"provider": "openai", "api_key": "k", "custom_host": self.mock.base + "/v1",
+               "forward_headers": ["Cookie", "x-forwarded-for", "Authorization", "Host"]}
+        r = self.call(cfg, headers=[("Cookie", "session=abc"), ("X-Forwarded-For", "10.1.1.1"),
+                                    ("Authorization", "Bearer client-secret")])
+        self.assertEqual(r.status, 200, r)
+        hdrs = [(k.lower(), v) for k, v in self.mock.last()["headers"]]
+        self.assertIn(("cookie", "session=abc"), hdrs)
+        self.assertIn(("x-forwarded-for", "10.1.1.1"), hdrs)
+        # Credentials and the transport's headers are never the config's to pass.
+        self.assertEqual([v for k, v in hdrs if k == "authorization"], ["Bearer k"])
+        self.assertEqual(len([v for k, v in hdrs if k == "host"]), 1)
+        # Without forward_headers they stay back.
+        cfg.pop("forward_headers")
+        self.call(cfg, headers=[("Cookie", "session=abc")])
+        self.assertNotIn("cookie", [k.lower() for k, _ in self.mock.last()["headers"]])
+
     def test_invalid_config_is_a_400_naming_the_path(self):
         cfg = {"strategy": {"mode": "fallback"},
                "targets": [{"provider": "openai", "retry": {"attempts": 99}}]}

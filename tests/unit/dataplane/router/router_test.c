@@ -27,7 +27,7 @@ static void weighted_selection(void **state)
                                    &cfg, &err),
                      0);
     sl_rand_seed(42);
-    inherit_t in = {NULL, NULL, 0, NULL, NULL};
+    inherit_t in = {NULL, NULL, 0, NULL, NULL, NULL};
     int counts[4] = {0};
     const int n = 100000;
     for (int i = 0; i < n; i++) {
