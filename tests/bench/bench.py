@@ -444,7 +444,7 @@ def cmd_report(a):
         added = fb["ovh_p50_us"] - ovh[0]
         lines.append("### Routing config: a 3-target fallback whose first target answers")
         lines.append("")
-        lines.append("The paced request with `x-sluice-config` (parsed, validated and planned on "
+        lines.append("The paced request with `x-sluice-config` (its parsed form found in the worker's cache, then planned, on "
                      "every request), against the same request routed by headers: "
                      "`x-sluice-overhead-us` median %s (p99 %s) against %s, so the config adds "
                      "%s; end to end the medians are %s and %s." % (
