@@ -43,7 +43,17 @@
        "every target's circuit breaker is open")                                                   \
     XX(ESHUTDOWN, 503, "api_error", "shutting_down", "gateway is shutting down")                  \
     XX(EINTERNAL, 500, "api_error", "internal_error", "internal error")                           \
-    XX(EIO, 500, "api_error", "io_error", "I/O error")
+    XX(EIO, 500, "api_error", "io_error", "I/O error")                                             \
+    XX(EAUTH, 401, "authentication_error", "invalid_token", "invalid or expired token")           \
+    XX(EFORBIDDEN, 403, "permission_error", "forbidden", "not allowed for this token's role")     \
+    XX(ECONFLICT, 409, "invalid_request_error", "conflict", "conflicts with an existing object")  \
+    XX(EPRECOND, 412, "invalid_request_error", "precondition_failed",                              \
+       "the object changed since it was read (If-Match does not match its ETag)")                 \
+    XX(EIDEMPOTENCY, 422, "invalid_request_error", "idempotency_key_reused",                       \
+       "this Idempotency-Key was used with another request")                                     \
+    XX(EDBDOWN, 503, "api_error", "database_unavailable",                                          \
+       "the database is unreachable; nothing was changed, retry later")                           \
+    XX(EDB, 500, "api_error", "database_error", "database error")
 
 typedef enum {
     SL_OK = 0,
