@@ -265,6 +265,8 @@ static int serve(opts_t *o, cp_app_t *app)
         }
         sig = wait_signal(&set, 1);
     }
+    if (sig == 0)
+        app->started = 1;
     while (sig == 0)
         sigwait(&set, &sig);
     sl_log(SL_LOG_INFO, NULL, 0, "signal %d: stopping (finishing requests in flight)", sig);

@@ -30,6 +30,7 @@ typedef struct cp_app_s {
     size_t max_body;        /* bytes a request body may have */
     int threads;
     struct cp_metrics_s *metrics;
+    _Atomic int started;    /* migrations applied and bootstrap done */
 } cp_app_t;
 
 enum { CP_ROLE_NONE = 0, CP_ROLE_VIEWER, CP_ROLE_MEMBER, CP_ROLE_ADMIN, CP_ROLE_OWNER };

@@ -14,6 +14,8 @@ int cp_h_health(cp_req_t *r)
 int cp_h_ready(cp_req_t *r)
 {
     PGresult *res = NULL;
+    if (!r->app->started)
+        return cp_fail(r, SL_EDBDOWN, "not ready: still applying migrations or waiting for the database");
     if (cp_q(r->db, &res, "SELECT 1", 0, NULL) != 0) {
         PQclear(res);
         return cp_fail(r, SL_EDBDOWN, "not ready: the database is unreachable");

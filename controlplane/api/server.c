@@ -19,6 +19,7 @@
 
 struct cp_server_s {
     struct MHD_Daemon *d;
+    uint16_t port;
     cp_app_t *app;
 };
 
@@ -353,7 +354,7 @@ cp_server_t *cp_server_start(cp_app_t *app, const char *listen)
     const char *colon = strrchr(listen, ':');
     long port = colon != NULL ? strtol(colon + 1, NULL, 10) : 0;
 
-    if (colon == NULL || (size_t)(colon - listen) >= sizeof(host) || port <= 0 || port > 65535) {
+    if (colon == NULL || (size_t)(colon - listen) >= sizeof(host) || port < 0 || port > 65535) {
         sl_log(SL_LOG_ERROR, NULL, 0, "bad listen address %s (want host:port)", listen);
         return NULL;
     }
@@ -375,6 +376,7 @@ cp_server_t *cp_server_start(cp_app_t *app, const char *listen)
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
                             MHD_OPTION_CONNECTION_TIMEOUT, 30u,
                             MHD_OPTION_CONNECTION_LIMIT, 1000u,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256u << 10),
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
                             MHD_OPTION_END);
     if (s->d == NULL) {
@@ -382,6 +384,11 @@ cp_server_t *cp_server_start(cp_app_t *app, const char *listen)
         sl_free(s);
         return NULL;
     }
+    /* Port 0 takes a free port; say which one (tests and scripts read it). */
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info != NULL ? info->port : (uint16_t)port;
+    printf("listening on %s:%u\n", host, (unsigned)s->port);
+    fflush(stdout);
     return s;
 }
 

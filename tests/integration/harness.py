@@ -98,6 +98,7 @@ class Process:
     def start(self, timeout=START_TIMEOUT):
         env = dict(os.environ)
         env.update(CHILD_ENV)
+        env.update(getattr(self, "extra_env", {}))
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self.stderr_file,
                                      stdin=subprocess.DEVNULL, env=env)
         ready = threading.Event()
