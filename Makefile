@@ -1,6 +1,8 @@
 # Thin wrapper around CMake. Two commands do everything on a fresh Debian 12
 # machine, as root:
-#   make run    install what is missing, build, start the gateway on :8787
+#   make run    install what is missing, build, start Postgres (embedded unless
+#               SLUICE_DATABASE_URL is set), sluice-control on :8790 and the
+#               gateway on :8787 (SLUICE_STANDALONE=1: the gateway alone)
 #   make test   install what is missing, build with ASan+UBSan, run every test,
 #               then the integration tests again under ThreadSanitizer
 # and, not part of the test suite:
@@ -20,11 +22,7 @@ build: setup
 	cmake --build build/release -j $(JOBS)
 
 run: build
-	@echo "sluice-gateway on http://$(LISTEN) (standalone, header-driven). Try:"
-	@echo "  curl http://$(LISTEN)/v1/chat/completions -H 'x-sluice-provider: openai' \\"
-	@echo "    -H \"Authorization: Bearer \$$OPENAI_API_KEY\" -H 'content-type: application/json' \\"
-	@echo "    -d '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'"
-	exec ./build/release/dataplane/sluice-gateway --listen $(LISTEN)
+	@LISTEN=$(LISTEN) bash tools/run.sh build/release
 
 test-build: setup
 	cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSL_SANITIZE=ON \
@@ -46,6 +44,7 @@ test-tsan: setup
 
 bench: build
 	bash tests/bench/run.sh build/release
+	bash tests/bench/control.sh build/release
 
 clean:
 	rm -rf build

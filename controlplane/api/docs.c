@@ -73,12 +73,12 @@ static const char *const secret_names[] = {"api_key", "aws_secret_access_key", "
 
 static int find_secret(cp_req_t *r, const json_t *v, const char *path)
 {
-    char sub[400];
+    char sub[512];
     if (json_is_object(v)) {
         const char *k;
         json_t *x;
         json_object_foreach((json_t *)v, k, x) {
-            snprintf(sub, sizeof(sub), "%s.%.100s", path, k);
+            snprintf(sub, sizeof(sub), "%.250s.%.100s", path, k);
             for (const char *const *s = secret_names; *s != NULL; s++)
                 if (strcmp(k, *s) == 0)
                     return cp_fail_field(r, sub,
@@ -91,7 +91,7 @@ static int find_secret(cp_req_t *r, const json_t *v, const char *path)
         size_t i;
         json_t *x;
         json_array_foreach(v, i, x) {
-            snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+            snprintf(sub, sizeof(sub), "%.250s[%zu]", path, i);
             if (find_secret(r, x, sub) != 0)
                 return -1;
         }
@@ -157,14 +157,14 @@ static int need(cp_req_t *r, const json_t *body, const char *path, const char *f
 {
     if (json_object_get(body, field) != NULL)
         return 0;
-    char sub[300];
+    char sub[512];
     snprintf(sub, sizeof(sub), "%s.%s", path, field);
     return cp_fail_field(r, sub, "is required for a %s guardrail", type);
 }
 
 static int check_guardrail(cp_req_t *r, const json_t *body, const char *path)
 {
-    char sub[300];
+    char sub[512];
     if (cp_validate(r, body, guardrail_fields, 0, path) != 0)
         return -1;
     const char *type = json_string_value(json_object_get(body, "type"));
@@ -255,7 +255,7 @@ static int check_template(cp_req_t *r, const char *s, const char *path)
 
 static int check_prompt(cp_req_t *r, const json_t *body, const char *path)
 {
-    char sub[300];
+    char sub[512];
     size_t i;
     json_t *m;
     if (cp_validate(r, body, prompt_fields, 0, path) != 0)

@@ -330,7 +330,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r == NULL)
         return;
     cp_metrics_observe(app->metrics, r->route, r->status, now_mono() - r->started);
-    int lvl = r->status >= 500 ? SL_LOG_WARN : SL_LOG_DEBUG;
+    /* /ready answers 503 on purpose while starting or while Postgres is away. */
+    int lvl = r->status >= 500 && r->status != 503 ? SL_LOG_WARN : SL_LOG_DEBUG;
     sl_log(lvl, &log_ctx, 0, "%s %s -> %d (request_id=%s, actor=%s, %.1f ms)", r->method,
            r->route >= 0 ? cp_routes(&(int){0})[r->route].path : "(no route)", r->status,
            r->request_id, r->actor.id[0] ? r->actor.id : "-",

@@ -97,11 +97,11 @@ static int check_field(cp_req_t *r, const cp_field_t *f, const json_t *v, const 
             /* metadata: flat string values, bounded */
             const char *k;
             json_t *x;
-            char sub[300];
+            char sub[512];
             if (json_object_size(v) > 64)
                 return cp_fail_field(r, path, "may have at most 64 keys");
             json_object_foreach((json_t *)v, k, x) {
-                snprintf(sub, sizeof(sub), "%s.%.200s", path, k);
+                snprintf(sub, sizeof(sub), "%.250s.%.200s", path, k);
                 if (strlen(k) == 0 || strlen(k) > 128)
                     return cp_fail_field(r, sub, "keys must have 1 to 128 characters");
                 if (!json_is_string(x) || json_string_length(x) > 1024 || !clean_string(x, 0))
@@ -112,14 +112,14 @@ static int check_field(cp_req_t *r, const cp_field_t *f, const json_t *v, const 
     case CP_F_STRINGS: {
         size_t i;
         json_t *x;
-        char sub[300];
+        char sub[512];
         max = f->max > 0 ? f->max : DEFAULT_ITEMS_MAX;
         if (!json_is_array(v))
             return cp_fail_field(r, path, "must be an array of strings");
         if (json_array_size(v) > (size_t)max)
             return cp_fail_field(r, path, "may have at most %.0f items", max);
         json_array_foreach(v, i, x) {
-            snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+            snprintf(sub, sizeof(sub), "%.250s[%zu]", path, i);
             if (!json_is_string(x) || json_string_length(x) == 0 || json_string_length(x) > 256 ||
                 !clean_string(x, 0))
                 return cp_fail_field(r, sub, "must be a non-empty string of at most 256 characters");
@@ -161,7 +161,7 @@ int cp_validate(cp_req_t *r, const json_t *obj, const cp_field_t *fields, int pa
 {
     const char *k;
     json_t *v;
-    char path[300];
+    char path[512];
 
     if (!json_is_object(obj))
         return strcmp(prefix, "$") == 0
@@ -171,7 +171,7 @@ int cp_validate(cp_req_t *r, const json_t *obj, const cp_field_t *fields, int pa
         const cp_field_t *f = fields;
         while (f->name != NULL && strcmp(f->name, k) != 0)
             f++;
-        snprintf(path, sizeof(path), "%s.%.200s", prefix, k);
+        snprintf(path, sizeof(path), "%.250s.%.200s", prefix, k);
         if (f->name == NULL)
             return cp_fail_field(r, path, "unknown field");
         if (check_field(r, f, v, path) != 0)
@@ -180,7 +180,7 @@ int cp_validate(cp_req_t *r, const json_t *obj, const cp_field_t *fields, int pa
     if (!partial)
         for (const cp_field_t *f = fields; f->name != NULL; f++)
             if (f->required && json_object_get(obj, f->name) == NULL) {
-                snprintf(path, sizeof(path), "%s.%s", prefix, f->name);
+                snprintf(path, sizeof(path), "%.250s.%.200s", prefix, f->name);
                 return cp_fail_field(r, path, "is required");
             }
     return 0;

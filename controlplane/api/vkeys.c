@@ -111,7 +111,7 @@ static int split_credentials(cp_req_t *r, const char *provider, const json_t *cr
     const cred_spec_t *s = spec_for(provider);
     const char *k;
     json_t *v;
-    char path[300];
+    char path[512];
     int one = 0;
 
     *secret = NULL;
