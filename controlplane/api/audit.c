@@ -13,19 +13,15 @@ int cp_audit(cp_req_t *r, const char *action, const char *type, const char *id,
     PGresult *res = NULL;
     const char *vals[] = {workspace, r->actor.id, cp_role_name(r->actor.role), action, type, id,
                           before, after, r->request_id};
+    /* One round trip: the record, and the notification the snapshot
+     * publisher listens for (delivered only if the transaction commits). */
     int ret = cp_db(r, &res,
-                    "INSERT INTO audit_log (workspace_id, actor_id, actor_role, action, "
-                    "resource_type, resource_id, before, after, request_id) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9)",
+                    "WITH a AS (INSERT INTO audit_log (workspace_id, actor_id, actor_role, action,"
+                    " resource_type, resource_id, before, after, request_id)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9) RETURNING 1)"
+                    " SELECT pg_notify('sluice_changes', $5 || ':' || $6) FROM a",
                     9, vals);
     PQclear(res);
-    if (ret == 0) {
-        /* Gateways' snapshot publisher listens for this (same transaction:
-         * delivered only on commit). */
-        const char *nv[] = {type, id};
-        ret = cp_db(r, &res, "SELECT pg_notify('sluice_changes', $1 || ':' || $2)", 2, nv);
-        PQclear(res);
-    }
     return ret;
 }
 
