@@ -18,6 +18,12 @@ typedef struct sl_log_ctx_s {
 } sl_log_ctx_t;
 
 extern int sl_log_level;
+/** 1: one JSON object per line ({"ts","level","msg","errno","error","action",
+ *  "trace_id","provider","model"}) for log pipelines; 0: plain text. */
+extern int sl_log_json;
+
+/** Reads SLUICE_LOG_FORMAT ("text" or "json"); returns -1 for another value. */
+int sl_log_format_from_env(void);
 
 /** Parses "error", "warn", "info", "debug", "trace"; -1 when unknown. */
 int sl_log_level_parse(const char *name);

@@ -61,6 +61,8 @@ static void usage(FILE *f)
             "  --threads N                SLUICE_CONTROL_THREADS  HTTP worker threads (default 8)\n"
             "  --max-body-bytes N         SLUICE_CONTROL_MAX_BODY request body limit (1048576)\n"
             "  --log-level LEVEL          SLUICE_LOG_LEVEL        error|warn|info|debug|trace (info)\n"
+            "                             SLUICE_LOG_FORMAT       text (default) or json: one JSON\n"
+            "                                                     object per line\n"
             "  --no-migrate                                       do not apply migrations at start\n"
             "  --help, --version\n"
             "\n"
@@ -123,6 +125,10 @@ static int parse(int argc, char **argv, opts_t *o, const char **cmd)
         {NULL, 0, NULL, 0},
     };
     const char *lvl = env_or("SLUICE_LOG_LEVEL", NULL);
+    if (sl_log_format_from_env() != 0) {
+        fprintf(stderr, "sluice-control: SLUICE_LOG_FORMAT must be text or json\n");
+        return -1;
+    }
     o->listen = env_or("SLUICE_CONTROL_LISTEN", "127.0.0.1:8790");
     o->db_url = env_or("SLUICE_DATABASE_URL", NULL);
     o->master_key = env_or("SLUICE_MASTER_KEY", NULL);

@@ -155,6 +155,10 @@ int main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     gw_config_defaults(&cfg);
+    if (sl_log_format_from_env() != 0) {
+        fprintf(stderr, "sluice-gateway: SLUICE_LOG_FORMAT must be text or json\n");
+        return 2;
+    }
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         unsigned long long v = 0;

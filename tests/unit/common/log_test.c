@@ -109,10 +109,47 @@ static void long_message_truncated_to_one_line(void **state)
     assert_ptr_equal(strchr(out, '\n'), out + n - 1);
 }
 
+static void log_json_special(void)
+{
+    sl_log_ctx_t ctx = {"t\"1", "connecting to upstream", NULL, NULL};
+    sl_log(SL_LOG_WARN, &ctx, ECONNREFUSED, "quote \" backslash \\ newline \n tab \t end");
+}
+
+static void json_format(void **state)
+{
+    char out[4096];
+    sl_log_json = 1;
+    size_t n = capture(log_json_special, out, sizeof(out));
+    sl_log_json = 0;
+    assert_int_equal(out[n - 1], '\n');
+    assert_ptr_equal(strchr(out, '\n'), out + n - 1); /* one line: the newline was escaped */
+    assert_int_equal(out[0], '{');
+    assert_int_equal(out[n - 2], '}');
+    assert_non_null(strstr(out, "\"level\":\"warn\""));
+    assert_non_null(strstr(out, "\"msg\":\"quote \\\" backslash \\\\ newline \\u000a tab \\u0009 end\""));
+    assert_non_null(strstr(out, "\"errno\":111,\"error\":\""));
+    assert_non_null(strstr(out, "\"action\":\"connecting to upstream\""));
+    assert_non_null(strstr(out, "\"trace_id\":\"t\\\"1\""));
+    assert_null(strstr(out, "provider"));
+}
+
+static void json_huge(void **state)
+{
+    char out[16384];
+    sl_log_json = 1;
+    size_t n = capture(log_huge, out, sizeof(out));
+    sl_log_json = 0;
+    assert_int_equal(out[n - 1], '\n');
+    assert_int_equal(out[n - 2], '}');
+    assert_ptr_equal(strchr(out, '\n'), out + n - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(level_parse),
+        cmocka_unit_test(json_format),
+        cmocka_unit_test(json_huge),
         cmocka_unit_test(line_shape),
         cmocka_unit_test(level_filters),
         cmocka_unit_test(long_message_truncated_to_one_line),
