@@ -14,7 +14,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "dataplane/config.h"
-#include "dataplane/providers/provider.h"
+#include "common/provider.h"
 #include "dataplane/proxy/proxy.h"
 #include "dataplane/proxy/stage.h"
 #include "dataplane/server/http.h"
@@ -181,7 +181,7 @@ int main(int argc, char **argv)
             bad = sl_log_level < 0;
             break;
         case O_HELP: usage(stdout); return 0;
-        case O_LISTPROV: gw_provider_print_table(stdout); return 0;
+        case O_LISTPROV: sl_provider_print_table(stdout); return 0;
         case O_CONFIG: config_path = optarg; break;
         case O_SENDTO: bad = parse_num(optarg, &v) || v == 0; cfg.send_timeout_ms = v; break;
         case O_CAFILE:

@@ -6,6 +6,7 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "common/provider.h"
 #include "controlplane/api/api.h"
 
 #define PRICE_JSON                                                                                 \
@@ -65,8 +66,8 @@ static int need_global_admin(cp_req_t *r)
 
 static int check_names(cp_req_t *r)
 {
-    if (strlen(r->params[0]) > 64 || strspn(r->params[0], "abcdefghijklmnopqrstuvwxyz0123456789-_.") != strlen(r->params[0]))
-        return cp_fail_field(r, "provider", "must be a provider id such as openai");
+    if (strlen(r->params[0]) > 64 || sl_provider_find(sl_str_c(r->params[0])) == NULL)
+        return cp_fail_field(r, "provider", "unknown provider (see docs/providers.md)");
     if (strlen(r->params[1]) > 256)
         return cp_fail_field(r, "model", "must have at most 256 characters");
     for (const char *p = r->params[1]; *p != '\0'; p++)

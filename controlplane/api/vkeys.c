@@ -12,6 +12,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/provider.h"
 #include "controlplane/api/api.h"
 #include "controlplane/api/limits.h"
 
@@ -208,11 +209,9 @@ static char *seal_secret(cp_req_t *r, const char *id, json_t *secret)
 
 static int provider_ok(cp_req_t *r, const char *p)
 {
-    /* Provider ids are lower-case slugs ("openai", "azure-openai"); the
-     * gateway's provider table decides which exist. */
-    size_t n = strlen(p);
-    if (n == 0 || strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != n)
-        return cp_fail_field(r, "$.provider", "must be a provider id such as openai or azure-openai");
+    if (sl_provider_find(sl_str_c(p)) == NULL || strlen(p) > 64)
+        return cp_fail_field(r, "$.provider",
+                             "unknown provider (see docs/providers.md: openai, azure-openai, ...)");
     return 0;
 }
 

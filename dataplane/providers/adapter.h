@@ -21,7 +21,7 @@
 #define GW_ADAPTER_H
 
 #include "common/buf.h"
-#include "dataplane/providers/provider.h"
+#include "common/provider.h"
 
 typedef struct gw_proxy_s gw_proxy_t;
 
@@ -50,7 +50,7 @@ typedef struct gw_adapter_s {
 } gw_adapter_t;
 
 /** The adapter of an API format (never NULL for a format in the table). */
-const gw_adapter_t *gw_adapter_for(gw_api_format_t format);
+const gw_adapter_t *gw_adapter_for(sl_api_format_t format);
 
 extern const gw_adapter_t gw_adapter_openai;    /* openai.c: OpenAI and Azure OpenAI */
 extern const gw_adapter_t gw_adapter_anthropic; /* anthropic.c */

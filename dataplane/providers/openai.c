@@ -61,7 +61,7 @@ static int build_request(gw_proxy_t *px)
     else if (sl_str_starts_with(path, SL_STRLIT("/v1/")))
         path = sl_str(path.base + 3, path.len - 3);
     sl_str_t q = px->client == GW_CLIENT_ANTHROPIC ? SL_STR_NULL : req->query;
-    if (px->provider->format == GW_FORMAT_AZURE) {
+    if (px->provider->format == SL_FORMAT_AZURE) {
         sl_str_t dep = sl_str_trim(gw_proxy_option(px, "azure-deployment-id"));
         if (dep.len == 0)
             dep = px->model;

@@ -1,141 +1,25 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/provider.h"
 #include "dataplane/providers/adapter.h"
-#include "dataplane/providers/provider.h"
 #include "dataplane/proxy/stage.h"
 
-/*
- * Base URLs as each service documents them (for OpenAI-compatible services,
- * the base of their OpenAI-compatible API). Keep the list sorted by format,
- * then by name; docs/providers.md lists the same entries.
- */
-#define OAI(name, url, caps, label) {name, url, GW_AUTH_BEARER, GW_FORMAT_OPENAI, caps, label}
-static const gw_provider_t table[] = {
-    /* OpenAI and OpenAI-compatible: passthrough, model and auth rewriting only. */
-    OAI("openai", "https://api.openai.com/v1", GW_CAP_OPENAI_ALL, "OpenAI"),
-    OAI("ai21", "https://api.ai21.com/studio/v1", GW_CAP_CHAT_ONLY, "AI21 Labs"),
-    OAI("anyscale", "https://api.endpoints.anyscale.com/v1", GW_CAP_OPENAI_LLM, "Anyscale Endpoints"),
-    OAI("cerebras", "https://api.cerebras.ai/v1", GW_CAP_OPENAI_LLM, "Cerebras"),
-    OAI("cloudflare-workers-ai",
-        "https://api.cloudflare.com/client/v4/accounts/{workers-ai-account-id}/ai/v1",
-        GW_CAP_CHAT | GW_CAP_EMBEDDINGS | GW_CAP_PASSTHROUGH, "Cloudflare Workers AI"),
-    OAI("dashscope", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1", GW_CAP_OPENAI_LLM,
-        "Alibaba Cloud Model Studio (DashScope)"),
-    OAI("databricks", "https://{databricks-workspace}.cloud.databricks.com/serving-endpoints",
-        GW_CAP_CHAT | GW_CAP_COMPLETIONS | GW_CAP_EMBEDDINGS, "Databricks Model Serving"),
-    OAI("deepinfra", "https://api.deepinfra.com/v1/openai", GW_CAP_OPENAI_LLM | GW_CAP_IMAGES,
-        "DeepInfra"),
-    OAI("deepseek", "https://api.deepseek.com/v1", GW_CAP_CHAT_ONLY | GW_CAP_COMPLETIONS, "DeepSeek"),
-    OAI("featherless-ai", "https://api.featherless.ai/v1", GW_CAP_CHAT_ONLY | GW_CAP_COMPLETIONS,
-        "Featherless AI"),
-    OAI("fireworks-ai", "https://api.fireworks.ai/inference/v1", GW_CAP_OPENAI_LLM | GW_CAP_IMAGES,
-        "Fireworks AI"),
-    OAI("github-models", "https://models.github.ai/inference", GW_CAP_CHAT | GW_CAP_EMBEDDINGS,
-        "GitHub Models"),
-    OAI("groq", "https://api.groq.com/openai/v1", GW_CAP_CHAT_ONLY | GW_CAP_AUDIO, "Groq"),
-    OAI("huggingface", "https://router.huggingface.co/v1", GW_CAP_CHAT_ONLY,
-        "Hugging Face Inference Providers"),
-    OAI("hyperbolic", "https://api.hyperbolic.xyz/v1", GW_CAP_CHAT_ONLY | GW_CAP_COMPLETIONS,
-        "Hyperbolic"),
-    OAI("inference-net", "https://api.inference.net/v1", GW_CAP_CHAT_ONLY, "Inference.net"),
-    OAI("lambda", "https://api.lambda.ai/v1", GW_CAP_CHAT_ONLY | GW_CAP_COMPLETIONS,
-        "Lambda Inference"),
-    OAI("lepton", "https://{model}.lepton.run/api/v1", GW_CAP_CHAT | GW_CAP_COMPLETIONS,
-        "Lepton AI"),
-    {"lm-studio", "http://127.0.0.1:1234/v1", GW_AUTH_BEARER_OPTIONAL, GW_FORMAT_OPENAI,
-     GW_CAP_OPENAI_LLM, "LM Studio (local)"},
-    OAI("mistral-ai", "https://api.mistral.ai/v1", GW_CAP_OPENAI_LLM, "Mistral AI"),
-    OAI("moonshot", "https://api.moonshot.ai/v1", GW_CAP_CHAT_ONLY, "Moonshot AI (Kimi)"),
-    OAI("nebius", "https://api.studio.nebius.com/v1", GW_CAP_OPENAI_LLM | GW_CAP_IMAGES,
-        "Nebius AI Studio"),
-    OAI("novita", "https://api.novita.ai/openai/v1", GW_CAP_OPENAI_LLM, "Novita AI"),
-    OAI("nscale", "https://inference.api.nscale.com/v1", GW_CAP_CHAT_ONLY | GW_CAP_IMAGES, "Nscale"),
-    OAI("nvidia-nim", "https://integrate.api.nvidia.com/v1", GW_CAP_OPENAI_LLM, "NVIDIA NIM"),
-    {"ollama", "http://127.0.0.1:11434/v1", GW_AUTH_BEARER_OPTIONAL, GW_FORMAT_OPENAI,
-     GW_CAP_OPENAI_LLM, "Ollama (local)"},
-    OAI("openrouter", "https://openrouter.ai/api/v1", GW_CAP_CHAT_ONLY | GW_CAP_COMPLETIONS,
-        "OpenRouter"),
-    OAI("perplexity-ai", "https://api.perplexity.ai", GW_CAP_CHAT | GW_CAP_PASSTHROUGH,
-        "Perplexity"),
-    OAI("predibase",
-        "https://serving.app.predibase.com/{predibase-tenant-id}/deployments/v2/llms/"
-        "{predibase-deployment}/v1",
-        GW_CAP_CHAT | GW_CAP_COMPLETIONS, "Predibase"),
-    OAI("sambanova", "https://api.sambanova.ai/v1", GW_CAP_CHAT_ONLY | GW_CAP_EMBEDDINGS,
-        "SambaNova Cloud"),
-    OAI("siliconflow", "https://api.siliconflow.com/v1", GW_CAP_OPENAI_LLM | GW_CAP_IMAGES,
-        "SiliconFlow"),
-    OAI("together-ai", "https://api.together.xyz/v1", GW_CAP_OPENAI_LLM | GW_CAP_IMAGES,
-        "Together AI"),
-    OAI("upstage", "https://api.upstage.ai/v1", GW_CAP_CHAT_ONLY | GW_CAP_EMBEDDINGS, "Upstage"),
-    {"vllm", "http://127.0.0.1:8000/v1", GW_AUTH_BEARER_OPTIONAL, GW_FORMAT_OPENAI,
-     GW_CAP_OPENAI_LLM, "vLLM (self-hosted)"},
-    OAI("x-ai", "https://api.x.ai/v1", GW_CAP_CHAT_ONLY | GW_CAP_IMAGES, "xAI (Grok)"),
-    OAI("zhipu", "https://open.bigmodel.cn/api/paas/v4", GW_CAP_CHAT | GW_CAP_EMBEDDINGS,
-        "Zhipu AI (GLM)"),
-    /* Embeddings services with OpenAI-shaped APIs. */
-    OAI("jina", "https://api.jina.ai/v1", GW_CAP_EMBEDDINGS, "Jina AI embeddings"),
-    OAI("voyage", "https://api.voyageai.com/v1", GW_CAP_EMBEDDINGS, "Voyage AI embeddings"),
-    /* Their own formats. */
-    {"azure-openai", "https://{azure-resource-name}.openai.azure.com/openai", GW_AUTH_API_KEY,
-     GW_FORMAT_AZURE, GW_CAP_CHAT | GW_CAP_COMPLETIONS | GW_CAP_EMBEDDINGS | GW_CAP_IMAGES | GW_CAP_AUDIO,
-     "Azure OpenAI"},
-    {"anthropic", "https://api.anthropic.com/v1", GW_AUTH_X_API_KEY, GW_FORMAT_ANTHROPIC,
-     GW_CAP_CHAT, "Anthropic"},
-    {"google", "https://generativelanguage.googleapis.com/v1beta", GW_AUTH_GOOG_API_KEY,
-     GW_FORMAT_GEMINI, GW_CAP_CHAT | GW_CAP_EMBEDDINGS, "Google Gemini API"},
-    {"vertex-ai",
-     "https://{vertex-region}-aiplatform.googleapis.com/v1/projects/{vertex-project-id}/"
-     "locations/{vertex-region}/publishers/google",
-     GW_AUTH_BEARER, GW_FORMAT_GEMINI, GW_CAP_CHAT | GW_CAP_EMBEDDINGS, "Google Vertex AI"},
-    {"bedrock", "https://bedrock-runtime.{aws-region}.amazonaws.com", GW_AUTH_SIGV4,
-     GW_FORMAT_BEDROCK, GW_CAP_CHAT | GW_CAP_EMBEDDINGS, "AWS Bedrock"},
-    {"cohere", "https://api.cohere.com/v2", GW_AUTH_BEARER, GW_FORMAT_COHERE,
-     GW_CAP_CHAT | GW_CAP_EMBEDDINGS, "Cohere"},
-};
-#undef OAI
-
-static const char *const format_names[GW_FORMAT_COUNT] = {
-    [GW_FORMAT_OPENAI] = "openai", [GW_FORMAT_AZURE] = "azure-openai",
-    [GW_FORMAT_ANTHROPIC] = "anthropic", [GW_FORMAT_GEMINI] = "gemini",
-    [GW_FORMAT_BEDROCK] = "bedrock-converse", [GW_FORMAT_COHERE] = "cohere-v2",
-};
-
-const char *gw_format_name(gw_api_format_t f)
-{
-    return (unsigned)f < GW_FORMAT_COUNT ? format_names[f] : "?";
-}
-
-const gw_provider_t *gw_provider_find(sl_str_t name)
-{
-    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-        if (sl_str_ieq_c(name, table[i].name))
-            return &table[i];
-    return 0;
-}
-
-const gw_provider_t *gw_provider_table(size_t *n)
-{
-    *n = sizeof(table) / sizeof(table[0]);
-    return table;
-}
-
-const gw_adapter_t *gw_adapter_for(gw_api_format_t format)
+const gw_adapter_t *gw_adapter_for(sl_api_format_t format)
 {
     switch (format) {
-    case GW_FORMAT_OPENAI:
-    case GW_FORMAT_AZURE:
+    case SL_FORMAT_OPENAI:
+    case SL_FORMAT_AZURE:
         return &gw_adapter_openai;
-    case GW_FORMAT_ANTHROPIC:
+    case SL_FORMAT_ANTHROPIC:
         return &gw_adapter_anthropic;
-    case GW_FORMAT_GEMINI:
+    case SL_FORMAT_GEMINI:
         return &gw_adapter_gemini;
-    case GW_FORMAT_BEDROCK:
+    case SL_FORMAT_BEDROCK:
         return &gw_adapter_bedrock;
-    case GW_FORMAT_COHERE:
+    case SL_FORMAT_COHERE:
         return &gw_adapter_cohere;
-    case GW_FORMAT_COUNT:
+    case SL_FORMAT_COUNT:
         break;
     }
     return &gw_adapter_openai;
@@ -144,23 +28,23 @@ const gw_adapter_t *gw_adapter_for(gw_api_format_t format)
 static unsigned endpoint_cap(gw_endpoint_t ep)
 {
     switch (ep) {
-    case GW_EP_CHAT: return GW_CAP_CHAT;
-    case GW_EP_MESSAGES: return GW_CAP_CHAT;
-    case GW_EP_COMPLETIONS: return GW_CAP_COMPLETIONS;
-    case GW_EP_EMBEDDINGS: return GW_CAP_EMBEDDINGS;
-    case GW_EP_IMAGES: return GW_CAP_IMAGES;
+    case GW_EP_CHAT: return SL_CAP_CHAT;
+    case GW_EP_MESSAGES: return SL_CAP_CHAT;
+    case GW_EP_COMPLETIONS: return SL_CAP_COMPLETIONS;
+    case GW_EP_EMBEDDINGS: return SL_CAP_EMBEDDINGS;
+    case GW_EP_IMAGES: return SL_CAP_IMAGES;
     case GW_EP_SPEECH:
     case GW_EP_TRANSCRIPTIONS:
-    case GW_EP_TRANSLATIONS: return GW_CAP_AUDIO;
-    case GW_EP_MODELS: return GW_CAP_MODELS;
-    case GW_EP_OTHER: return GW_CAP_PASSTHROUGH;
+    case GW_EP_TRANSLATIONS: return SL_CAP_AUDIO;
+    case GW_EP_MODELS: return SL_CAP_MODELS;
+    case GW_EP_OTHER: return SL_CAP_PASSTHROUGH;
     }
     return 0;
 }
 
 int gw_provider_build(gw_proxy_t *px)
 {
-    const gw_provider_t *p = px->provider;
+    const sl_provider_t *p = px->provider;
     if ((p->endpoints & endpoint_cap(px->endpoint)) == 0) {
         px->error_message = sl_arena_printf(&px->req->arena, "provider %s does not support %s",
                                             p->name, px->endpoint_name);
@@ -168,45 +52,4 @@ int gw_provider_build(gw_proxy_t *px)
     }
     px->adapter = gw_adapter_for(p->format);
     return px->adapter->build_request(px);
-}
-static const char *auth_name(gw_auth_style_t a)
-{
-    switch (a) {
-    case GW_AUTH_BEARER: return "`Authorization: Bearer`";
-    case GW_AUTH_BEARER_OPTIONAL: return "bearer when given";
-    case GW_AUTH_NONE: return "none";
-    case GW_AUTH_X_API_KEY: return "`x-api-key`";
-    case GW_AUTH_API_KEY: return "`api-key` (Entra ID token: bearer)";
-    case GW_AUTH_GOOG_API_KEY: return "`x-goog-api-key`";
-    case GW_AUTH_QUERY_KEY: return "`?key=`";
-    case GW_AUTH_SIGV4: return "AWS SigV4";
-    }
-    return "?";
-}
-
-void gw_provider_print_table(FILE *f)
-{
-    static const struct {
-        unsigned cap;
-        const char *name;
-    } caps[] = {
-        {GW_CAP_CHAT, "chat"},     {GW_CAP_COMPLETIONS, "completions"},
-        {GW_CAP_EMBEDDINGS, "embeddings"}, {GW_CAP_IMAGES, "images"},
-        {GW_CAP_AUDIO, "audio"},   {GW_CAP_MODELS, "models"},
-        {GW_CAP_PASSTHROUGH, "other /v1 paths"},
-    };
-    fprintf(f, "| provider (`x-sluice-provider`) | service | format | base URL | auth | endpoints |\n");
-    fprintf(f, "|---|---|---|---|---|---|\n");
-    for (size_t i = 0; i < SL_ARRAY_SIZE(table); i++) {
-        const gw_provider_t *p = &table[i];
-        fprintf(f, "| `%s` | %s | %s | `%s` | %s | ", p->name, p->label, gw_format_name(p->format),
-                p->base_url, auth_name(p->auth));
-        const char *sep = "";
-        for (size_t k = 0; k < SL_ARRAY_SIZE(caps); k++)
-            if (p->endpoints & caps[k].cap) {
-                fprintf(f, "%s%s", sep, caps[k].name);
-                sep = ", ";
-            }
-        fprintf(f, " |\n");
-    }
 }

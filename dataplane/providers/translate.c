@@ -20,7 +20,7 @@
 #include "common/json.h"
 #include "common/sse.h"
 #include "dataplane/providers/anthropic_in.h"
-#include "dataplane/providers/provider.h"
+#include "common/provider.h"
 
 /* ---- upstream request ---------------------------------------------------- */
 
@@ -220,16 +220,16 @@ void gw_tr_auth_header(gw_proxy_t *px)
     if (k.len == 0)
         return;
     switch (px->provider->auth) {
-    case GW_AUTH_BEARER:
-    case GW_AUTH_BEARER_OPTIONAL:
+    case SL_AUTH_BEARER:
+    case SL_AUTH_BEARER_OPTIONAL:
         gw_tr_header_add(px, SL_STRLIT("Authorization"),
                          sl_str_c(sl_arena_printf(&px->req->arena, "Bearer %.*s", (int)k.len,
                                                   k.base)));
         break;
-    case GW_AUTH_X_API_KEY:
+    case SL_AUTH_X_API_KEY:
         gw_tr_header_add(px, SL_STRLIT("x-api-key"), k);
         break;
-    case GW_AUTH_API_KEY:
+    case SL_AUTH_API_KEY:
         if (looks_like_jwt(k))
             gw_tr_header_add(px, SL_STRLIT("Authorization"),
                              sl_str_c(sl_arena_printf(&px->req->arena, "Bearer %.*s", (int)k.len,
@@ -237,12 +237,12 @@ void gw_tr_auth_header(gw_proxy_t *px)
         else
             gw_tr_header_add(px, SL_STRLIT("api-key"), k);
         break;
-    case GW_AUTH_GOOG_API_KEY:
+    case SL_AUTH_GOOG_API_KEY:
         gw_tr_header_add(px, SL_STRLIT("x-goog-api-key"), k);
         break;
-    case GW_AUTH_NONE:
-    case GW_AUTH_QUERY_KEY:
-    case GW_AUTH_SIGV4:
+    case SL_AUTH_NONE:
+    case SL_AUTH_QUERY_KEY:
+    case SL_AUTH_SIGV4:
         break;
     }
 }

@@ -22,7 +22,7 @@
 #include "common/buf.h"
 #include "common/sse.h"
 #include "common/str.h"
-#include "dataplane/providers/provider.h"
+#include "common/provider.h"
 #include "dataplane/server/http.h"
 #include "dataplane/upstream/upstream.h"
 
@@ -114,7 +114,7 @@ typedef struct gw_proxy_s {
     sl_str_t trace_id;
     sl_str_t metadata;           /* raw JSON object from x-sluice-metadata */
     sl_str_t provider_name;
-    const gw_provider_t *provider;
+    const sl_provider_t *provider;
     const struct gw_adapter_s *adapter; /* speaks the provider's API format */
     sl_str_t custom_host;
     sl_str_t api_key;            /* provider key from Authorization or x-api-key (never logged) */

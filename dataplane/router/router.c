@@ -123,7 +123,7 @@ static int use_target(gw_proxy_t *px, sl_str_t provider, sl_str_t key, sl_str_t 
                                                 "%s: no provider, and no x-sluice-provider", where);
         return SL_ENOROUTE;
     }
-    px->provider = gw_provider_find(px->provider_name);
+    px->provider = sl_provider_find(px->provider_name);
     if (px->provider == NULL) {
         sl_str_t n = px->provider_name;
         if (n.len > 64)
@@ -147,19 +147,19 @@ static int use_target(gw_proxy_t *px, sl_str_t provider, sl_str_t key, sl_str_t 
         }
     }
     switch (px->provider->auth) {
-    case GW_AUTH_BEARER:
-    case GW_AUTH_X_API_KEY:
-    case GW_AUTH_API_KEY:
-    case GW_AUTH_GOOG_API_KEY:
-    case GW_AUTH_QUERY_KEY:
+    case SL_AUTH_BEARER:
+    case SL_AUTH_X_API_KEY:
+    case SL_AUTH_API_KEY:
+    case SL_AUTH_GOOG_API_KEY:
+    case SL_AUTH_QUERY_KEY:
         if (px->api_key.len == 0) {
             px->error_message = "missing provider API key: send it as Authorization: Bearer <key>";
             return SL_ENOKEY;
         }
         break;
-    case GW_AUTH_BEARER_OPTIONAL:
-    case GW_AUTH_NONE:
-    case GW_AUTH_SIGV4: /* the adapter checks the AWS credentials */
+    case SL_AUTH_BEARER_OPTIONAL:
+    case SL_AUTH_NONE:
+    case SL_AUTH_SIGV4: /* the adapter checks the AWS credentials */
         break;
     }
     px->timeout_ms = timeout_ms ? timeout_ms : cfg->upstream_timeout_ms;

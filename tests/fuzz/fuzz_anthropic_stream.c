@@ -29,7 +29,7 @@ static void fx_init(fx_t *f, gw_client_format_t client)
     sl_buf_init(&f->req.body, 1 << 20);
     f->px.req = &f->req;
     f->px.trace_id = SL_STRLIT("00000000-0000-4000-8000-000000000001");
-    f->px.provider = gw_provider_find(SL_STRLIT("anthropic"));
+    f->px.provider = sl_provider_find(SL_STRLIT("anthropic"));
     f->px.adapter = &gw_adapter_anthropic;
     f->px.client = client;
     f->px.include_usage = 1;

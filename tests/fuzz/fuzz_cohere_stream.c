@@ -32,7 +32,7 @@ static void fx_init(fx_t *f, gw_client_format_t client)
     sl_buf_init(&f->req.body, 1 << 20);
     f->px.req = &f->req;
     f->px.trace_id = SL_STRLIT("00000000-0000-4000-8000-000000000002");
-    f->px.provider = gw_provider_find(SL_STRLIT("cohere"));
+    f->px.provider = sl_provider_find(SL_STRLIT("cohere"));
     f->px.adapter = &gw_adapter_cohere;
     f->px.endpoint = GW_EP_CHAT;
     f->px.client = client;

@@ -44,7 +44,7 @@ static void fx_init(fx_t *f, const char *provider, gw_client_format_t client,
     gw_proxy_t *px = &f->px;
     px->req = &f->req;
     px->trace_id = SL_STRLIT("00000000-0000-4000-8000-000000000001");
-    px->provider = gw_provider_find(sl_str_c(provider));
+    px->provider = sl_provider_find(sl_str_c(provider));
     CHECK(px->provider != NULL);
     px->provider_name = sl_str_c(px->provider->name);
     px->adapter = gw_adapter_for(px->provider->format);

@@ -36,7 +36,7 @@ static int setup(void **state)
     f->req.headers = f->hdrs;
     f->req._headers_cap = SL_ARRAY_SIZE(f->hdrs);
     f->px.req = &f->req;
-    f->px.provider = gw_provider_find(SL_STRLIT("cohere"));
+    f->px.provider = sl_provider_find(SL_STRLIT("cohere"));
     assert_non_null(f->px.provider);
     f->px.adapter = &gw_adapter_cohere;
     f->px.endpoint = GW_EP_CHAT;

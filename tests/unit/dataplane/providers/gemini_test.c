@@ -35,7 +35,7 @@ static fx_t *fx_new(const char *provider, gw_endpoint_t ep, const char *body)
     gw_proxy_t *px = &f->px;
     px->req = &f->req;
     px->trace_id = SL_STRLIT("trace1");
-    px->provider = gw_provider_find(sl_str_c(provider));
+    px->provider = sl_provider_find(sl_str_c(provider));
     assert_non_null(px->provider);
     px->provider_name = sl_str_c(provider);
     px->endpoint = ep;

@@ -1,4 +1,4 @@
-/* Tests for dataplane/providers/providers.c: the provider table and lookup. */
+/* Tests for common/provider.c (the provider table and lookup) and dataplane/providers/providers.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,18 +7,18 @@
 
 #include <string.h>
 
-#include "dataplane/providers/provider.h"
+#include "common/provider.h"
 
 static void find_is_case_insensitive(void **state)
 {
-    const gw_provider_t *p = gw_provider_find(SL_STRLIT("openai"));
+    const sl_provider_t *p = sl_provider_find(SL_STRLIT("openai"));
     assert_non_null(p);
     assert_string_equal(p->name, "openai");
     assert_string_equal(p->base_url, "https://api.openai.com/v1");
-    assert_ptr_equal(gw_provider_find(SL_STRLIT("OpenAI")), p);
-    assert_ptr_equal(gw_provider_find(SL_STRLIT("OPENAI")), p);
-    assert_ptr_equal(gw_provider_find(SL_STRLIT("oPeNaI")), p);
-    const gw_provider_t *g = gw_provider_find(SL_STRLIT("Together-AI"));
+    assert_ptr_equal(sl_provider_find(SL_STRLIT("OpenAI")), p);
+    assert_ptr_equal(sl_provider_find(SL_STRLIT("OPENAI")), p);
+    assert_ptr_equal(sl_provider_find(SL_STRLIT("oPeNaI")), p);
+    const sl_provider_t *g = sl_provider_find(SL_STRLIT("Together-AI"));
     assert_non_null(g);
     assert_string_equal(g->name, "together-ai");
 }
@@ -28,31 +28,31 @@ static void unknown_is_null(void **state)
     static const char *const names[] = {"",         "foo",     "open",    "openai ",      " openai",
                                         "openai\n", "openai-", "open_ai", "openaiopenai", "groq\t"};
     for (size_t i = 0; i < SL_ARRAY_SIZE(names); i++)
-        if (gw_provider_find(sl_str_c(names[i])) != NULL)
+        if (sl_provider_find(sl_str_c(names[i])) != NULL)
             fail_msg("\"%s\" found", names[i]);
-    assert_null(gw_provider_find(SL_STR_NULL));
+    assert_null(sl_provider_find(SL_STR_NULL));
     /* Embedded NUL: not the same name. */
-    assert_null(gw_provider_find(SL_STRLIT("groq\0")));
-    assert_null(gw_provider_find(SL_STRLIT("gro\0")));
+    assert_null(sl_provider_find(SL_STRLIT("groq\0")));
+    assert_null(sl_provider_find(SL_STRLIT("gro\0")));
 }
 
 static void find_uses_only_the_view(void **state)
 {
     const char *s = "openaiXYZ";
-    const gw_provider_t *p = gw_provider_find(sl_str(s, 6));
+    const sl_provider_t *p = sl_provider_find(sl_str(s, 6));
     assert_non_null(p);
     assert_string_equal(p->name, "openai");
-    assert_null(gw_provider_find(sl_str(s, 5)));
+    assert_null(sl_provider_find(sl_str(s, 5)));
 }
 
 static void table_entries_are_well_formed(void **state)
 {
     size_t n = 0;
-    const gw_provider_t *t = gw_provider_table(&n);
+    const sl_provider_t *t = sl_provider_table(&n);
     assert_non_null(t);
     assert_true(n >= 1);
     for (size_t i = 0; i < n; i++) {
-        const gw_provider_t *p = &t[i];
+        const sl_provider_t *p = &t[i];
         assert_non_null(p->name);
         assert_non_null(p->base_url);
         size_t nl = strlen(p->name), ul = strlen(p->base_url);
@@ -75,9 +75,9 @@ static void table_entries_are_well_formed(void **state)
         /* A host after the scheme. */
         assert_true(ul > (size_t)(https ? 8 : 7));
         /* Keys never travel in clear text; only local servers are plain http. */
-        if (http && p->auth != GW_AUTH_BEARER_OPTIONAL && p->auth != GW_AUTH_NONE)
+        if (http && p->auth != SL_AUTH_BEARER_OPTIONAL && p->auth != SL_AUTH_NONE)
             fail_msg("%s sends a key over plain http", p->name);
-        assert_true(p->format < GW_FORMAT_COUNT);
+        assert_true(p->format < SL_FORMAT_COUNT);
         assert_true(p->endpoints != 0);
         assert_non_null(p->label);
         /* Placeholders are {lower-case-name} and close. */
@@ -90,20 +90,20 @@ static void table_entries_are_well_formed(void **state)
                     fail_msg("%s: bad placeholder name in %s", p->name, p->base_url);
         }
         /* find() gives back this very entry, in any case. */
-        assert_ptr_equal(gw_provider_find(sl_str_c(p->name)), p);
+        assert_ptr_equal(sl_provider_find(sl_str_c(p->name)), p);
         char upper[64];
         assert_true(nl < sizeof(upper));
         for (size_t k = 0; k <= nl; k++)
             upper[k] =
                 (char)(p->name[k] >= 'a' && p->name[k] <= 'z' ? p->name[k] - 32 : p->name[k]);
-        assert_ptr_equal(gw_provider_find(sl_str_c(upper)), p);
+        assert_ptr_equal(sl_provider_find(sl_str_c(upper)), p);
     }
 }
 
 static void names_are_unique(void **state)
 {
     size_t n = 0;
-    const gw_provider_t *t = gw_provider_table(&n);
+    const sl_provider_t *t = sl_provider_table(&n);
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++)
             if (strcasecmp(t[i].name, t[j].name) == 0)
@@ -121,18 +121,18 @@ static void well_known_providers(void **state)
         "moonshot", "zhipu", "dashscope", "ai21", "nscale", "github-models", "databricks",
         "cloudflare-workers-ai", "predibase", "siliconflow", "voyage", "jina"};
     for (size_t i = 0; i < SL_ARRAY_SIZE(names); i++)
-        if (gw_provider_find(sl_str_c(names[i])) == NULL)
+        if (sl_provider_find(sl_str_c(names[i])) == NULL)
             fail_msg("%s missing", names[i]);
     size_t n;
-    gw_provider_table(&n);
+    sl_provider_table(&n);
     assert_true(n >= 40);
-    const gw_provider_t *o = gw_provider_find(SL_STRLIT("ollama"));
-    assert_int_equal(o->auth, GW_AUTH_BEARER_OPTIONAL);
-    assert_int_equal(gw_provider_find(SL_STRLIT("anthropic"))->format, GW_FORMAT_ANTHROPIC);
-    assert_int_equal(gw_provider_find(SL_STRLIT("anthropic"))->auth, GW_AUTH_X_API_KEY);
-    assert_int_equal(gw_provider_find(SL_STRLIT("azure-openai"))->auth, GW_AUTH_API_KEY);
-    assert_int_equal(gw_provider_find(SL_STRLIT("bedrock"))->auth, GW_AUTH_SIGV4);
-    assert_int_equal(gw_provider_find(SL_STRLIT("voyage"))->endpoints, GW_CAP_EMBEDDINGS);
+    const sl_provider_t *o = sl_provider_find(SL_STRLIT("ollama"));
+    assert_int_equal(o->auth, SL_AUTH_BEARER_OPTIONAL);
+    assert_int_equal(sl_provider_find(SL_STRLIT("anthropic"))->format, SL_FORMAT_ANTHROPIC);
+    assert_int_equal(sl_provider_find(SL_STRLIT("anthropic"))->auth, SL_AUTH_X_API_KEY);
+    assert_int_equal(sl_provider_find(SL_STRLIT("azure-openai"))->auth, SL_AUTH_API_KEY);
+    assert_int_equal(sl_provider_find(SL_STRLIT("bedrock"))->auth, SL_AUTH_SIGV4);
+    assert_int_equal(sl_provider_find(SL_STRLIT("voyage"))->endpoints, SL_CAP_EMBEDDINGS);
 }
 
 int main(void)

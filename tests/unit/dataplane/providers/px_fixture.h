@@ -13,7 +13,7 @@
 #include "common/json.h"
 #include "common/sse.h"
 #include "dataplane/providers/adapter.h"
-#include "dataplane/providers/provider.h"
+#include "common/provider.h"
 #include "dataplane/providers/translate.h"
 #include "dataplane/proxy/stage.h"
 
@@ -37,7 +37,7 @@ static inline px_fixture_t *px_new(const char *provider, const char *path, const
     gw_proxy_t *px = &f->px;
     px->req = &f->req;
     px->trace_id = SL_STRLIT("00000000-0000-4000-8000-000000000001");
-    px->provider = gw_provider_find(sl_str_c(provider));
+    px->provider = sl_provider_find(sl_str_c(provider));
     assert_non_null(px->provider);
     px->provider_name = sl_str_c(px->provider->name);
     px->adapter = gw_adapter_for(px->provider->format);
