@@ -219,6 +219,19 @@ static int bootstrap(const char *url, const char *token)
     return ret == 0 ? 0 : -1;
 }
 
+/* Idempotency records are kept 24 hours; replicas may all do this. */
+static void janitor(const char *url)
+{
+    PGresult *res = NULL;
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) == CONNECTION_OK &&
+        cp_q(c, &res, "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'",
+             0, NULL) == 0 && strcmp(PQcmdTuples(res), "0") != 0)
+        sl_log(SL_LOG_DEBUG, NULL, 0, "removed %s expired idempotency record(s)", PQcmdTuples(res));
+    PQclear(res);
+    PQfinish(c);
+}
+
 static int wait_signal(sigset_t *set, int seconds)
 {
     struct timespec ts = {seconds, 0};
@@ -273,8 +286,11 @@ static int serve(opts_t *o, cp_app_t *app)
     }
     if (sig == 0)
         app->started = 1;
-    while (sig == 0)
-        sigwait(&set, &sig);
+    while (sig == 0) {
+        sig = wait_signal(&set, 600);
+        if (sig == 0)
+            janitor(o->db_url);
+    }
     sl_log(SL_LOG_INFO, NULL, 0, "signal %d: stopping (finishing requests in flight)", sig);
     cp_server_stop(srv);
     return 0;

@@ -29,7 +29,6 @@ CREATE TABLE admin_tokens (
     created_at   timestamptz NOT NULL DEFAULT now(),
     expires_at   timestamptz,
     revoked_at   timestamptz,
-    last_used_at timestamptz,
     version      integer NOT NULL DEFAULT 1
 );
 CREATE INDEX admin_tokens_workspace ON admin_tokens (workspace_id, id);

@@ -88,6 +88,13 @@ static int idem_begin(cp_req_t *r, const char *key, const char *route, char hash
     char hash_param[70];
     snprintf(hash_param, sizeof(hash_param), "\\x%s", hash_hex);
     const char *vals[] = {r->actor.id, key, route, hash_param};
+    /* A key is remembered for 24 hours; after that it starts afresh. */
+    if (cp_db(r, &res,
+              "DELETE FROM idempotency_keys WHERE actor_id = $1 AND idem_key = $2"
+              " AND created_at < now() - interval '24 hours'",
+              2, vals) != 0)
+        return -1;
+    PQclear(res);
     /* A concurrent request with the same key waits here on the unique
      * index until the first one commits (then ON CONFLICT skips) or rolls
      * back (then this one inserts and runs). */

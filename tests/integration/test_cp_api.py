@@ -257,6 +257,12 @@ class Conventions(CPTestCase):
         self.assertEqual(self.sql("SELECT count(*) FROM api_keys"), [["1"]])
         c = self.api("POST", "/api-keys", {"name": "other", "workspace_id": ws}, headers=h)
         self.err(c, 422, "idempotency_key_reused")
+        # Remembered for 24 hours; an older key starts afresh.
+        self.sql("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+        d = self.api("POST", "/api-keys", {"name": "other", "workspace_id": ws}, headers=h)
+        self.assertEqual(d.status, 201, d)
+        self.secret(d.json["key"])
+        self.assertNotEqual(d.json["id"], a.json["id"])
         # The stored answer holds the secret: it is sealed, not in clear.
         self.assertNotIn(a.json["key"], str(self.sql(
             "SELECT encode(response, 'escape') FROM idempotency_keys")))
