@@ -253,8 +253,11 @@ static int serve(opts_t *o, cp_app_t *app)
     cp_server_t *srv = cp_server_start(app, o->listen);
     if (srv == NULL)
         return 1;
+    char shown[96];
+    snprintf(shown, sizeof(shown), "%.*s:%u", (int)(strrchr(o->listen, ':') - o->listen), o->listen,
+             cp_server_port(srv));
     sl_log(SL_LOG_INFO, NULL, 0, "sluice-control %s: admin API on http://%s/v1/admin (%d threads)",
-           VERSION, o->listen, app->threads);
+           VERSION, shown, app->threads);
 
     /* Postgres may not be up yet (compose, a restart): keep trying, while
      * /health answers and /ready says why it is not ready. */
@@ -321,7 +324,7 @@ static int rotate_master_key(opts_t *o, cp_app_t *old)
         " idem_key FROM idempotency_keys WHERE response IS NOT NULL FOR UPDATE",
     };
     static const char *const upd[] = {
-        "UPDATE virtual_keys SET secret = $1::bytea, secret_key_id = $4 WHERE id = $2",
+        "UPDATE virtual_keys SET secret = $1::bytea, secret_key_id = $3 WHERE id = $2",
         "UPDATE idempotency_keys SET response = $1::bytea WHERE actor_id = $2 AND idem_key = $3",
     };
     for (int t = 0; t < 2; t++) {
@@ -352,10 +355,11 @@ static int rotate_master_key(opts_t *o, cp_app_t *old)
                 goto Exit;
             char *rhex = cp_bytea_hex(resealed, slen);
             sl_free(resealed);
+            /* virtual_keys: (sealed, id, key id); idempotency_keys: (sealed,
+             * actor, key) */
             const char *vals[] = {rhex, PQgetvalue(res, i, 2),
-                                  PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3),
-                                  neu.master_key_id};
-            int uret = cp_q(c, &ures, upd[t], t == 0 ? 4 : 3, t == 0 ? vals : vals);
+                                  t == 0 ? neu.master_key_id : PQgetvalue(res, i, 3)};
+            int uret = cp_q(c, &ures, upd[t], 3, vals);
             sl_free(rhex);
             PQclear(ures);
             ures = NULL;

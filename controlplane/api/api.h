@@ -62,6 +62,7 @@ typedef struct cp_req_s {
     size_t outlen;
     char etag[24];
     int replayed;           /* answered from the idempotency record */
+    char allow[48];         /* methods the path takes, for a 405 */
     double started;         /* monotonic seconds */
 } cp_req_t;
 
@@ -273,6 +274,8 @@ typedef struct cp_server_s cp_server_t;
 /** Starts listening on host:port with threads workers. NULL on failure (logged). */
 cp_server_t *cp_server_start(cp_app_t *app, const char *listen);
 void cp_server_stop(cp_server_t *s);
+/** The port listened on (the one picked when asked for port 0). */
+unsigned cp_server_port(const cp_server_t *s);
 
 /* ---- metrics (metrics.c) ------------------------------------------------ */
 struct cp_metrics_s *cp_metrics_new(int nroutes);

@@ -71,10 +71,10 @@ int cp_target_workspace(cp_req_t *r, json_t *body, char *out)
     const char *ws;
 
     if (w != NULL && !json_is_string(w))
-        return cp_fail_field(r, "workspace_id", "must be a string");
+        return cp_fail_field(r, "$.workspace_id", "must be a string");
     ws = w != NULL ? json_string_value(w) : cp_scope(r);
     if (ws == NULL)
-        return cp_fail_field(r, "workspace_id",
+        return cp_fail_field(r, "$.workspace_id",
                              "is required: this token reaches every workspace");
     if (cp_scope(r) != NULL && strcmp(ws, cp_scope(r)) != 0)
         return cp_not_found(r, "workspace");

@@ -509,9 +509,15 @@ int cp_h_docs_versions(cp_req_t *r)
     int limit;
     const char *after;
     char lim[16], cur[16];
-    if (cp_page_args(r, &limit, &after) != 0 ||
-        (after != NULL && version_param(r, after, cur) != 0))
+    if (cp_page_args(r, &limit, &after) != 0)
         return -1;
+    if (after != NULL) {
+        char *end;
+        long v = strtol(after, &end, 10);
+        if (*end != '\0' || v < 1 || v > 2147483647)
+            return cp_fail_field(r, "after", "must be a cursor from next_cursor");
+        snprintf(cur, sizeof(cur), "%ld", v);
+    }
     /* Existence first, so that an unknown or foreign id answers 404. */
     const char *gv[] = {r->params[0], cp_scope(r)};
     if (cp_db(r, &res, k->get, 2, gv) != 0)

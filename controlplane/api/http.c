@@ -120,7 +120,8 @@ int cp_db(cp_req_t *r, PGresult **res, const char *sql, int n, const char *const
         *res = NULL;
         return cp_fail(r, SL_EDBDOWN, NULL);
     }
-    const char *state = cp_sqlstate(*res);
+    char state[8];
+    snprintf(state, sizeof(state), "%s", cp_sqlstate(*res));
     char detail[160];
     const char *d = PQresultErrorField(*res, PG_DIAG_MESSAGE_PRIMARY);
     snprintf(detail, sizeof(detail), "%s", d != NULL ? d : "");

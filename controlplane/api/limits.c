@@ -33,9 +33,10 @@ void cp_limits_params(const json_t *obj, char *out[CP_LIMITS_NPARAMS])
     out[3] = cp_param(json_object_get(rate, "tpm"));
     out[4] = cp_param(limit);
     /* A limit without a period is a monthly budget. */
-    out[5] = period != NULL && !json_is_null(period) ? cp_param(period)
-             : limit != NULL && !json_is_null(limit) ? sl_xstrdup("month")
-                                                      : NULL;
+    int has_limit = limit != NULL && !json_is_null(limit);
+    out[5] = !has_limit                               ? NULL
+             : period != NULL && !json_is_null(period) ? cp_param(period)
+                                                       : sl_xstrdup("month");
     out[6] = cp_param(json_object_get(obj, "expires_at"));
     const json_t *en = json_object_get(obj, "enabled");
     out[7] = en != NULL ? cp_param(en) : sl_xstrdup("true");

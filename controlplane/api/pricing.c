@@ -66,8 +66,9 @@ static int need_global_admin(cp_req_t *r)
 
 static int check_names(cp_req_t *r)
 {
-    if (strlen(r->params[0]) > 64 || sl_provider_find(sl_str_c(r->params[0])) == NULL)
-        return cp_fail_field(r, "provider", "unknown provider (see docs/providers.md)");
+    const sl_provider_t *prov = sl_provider_find(sl_str_c(r->params[0]));
+    if (prov == NULL || strcmp(prov->name, r->params[0]) != 0)
+        return cp_fail_field(r, "provider", "unknown provider (see docs/providers.md; ids are lower case)");
     if (strlen(r->params[1]) > 256)
         return cp_fail_field(r, "model", "must have at most 256 characters");
     for (const char *p = r->params[1]; *p != '\0'; p++)

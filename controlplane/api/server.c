@@ -179,6 +179,10 @@ static void dispatch(cp_req_t *r)
             continue;
         if (strcmp(routes[i].method, r->method) != 0) {
             allowed = 1;
+            if (strstr(r->allow, routes[i].method) == NULL &&
+                strlen(r->allow) + strlen(routes[i].method) + 3 < sizeof(r->allow))
+                snprintf(r->allow + strlen(r->allow), sizeof(r->allow) - strlen(r->allow), "%s%s",
+                         r->allow[0] ? ", " : "", routes[i].method);
             for (int k = 0; k < CP_MAX_PARAMS; k++)
                 sl_free(params[k]);
             continue;
@@ -207,7 +211,9 @@ static void dispatch(cp_req_t *r)
             return;
         }
     }
-    if (rt->fn == cp_h_health || rt->fn == cp_h_openapi) {
+    /* These answer without the database: liveness, the document, and the
+     * metrics (wanted most when Postgres is away). */
+    if (rt->fn == cp_h_health || rt->fn == cp_h_openapi || rt->fn == cp_h_metrics) {
         rt->fn(r);
         return;
     }
@@ -237,7 +243,11 @@ static void dispatch(cp_req_t *r)
         cp_fail(r, SL_EINVAL, "Idempotency-Key must have 1 to 255 characters");
         idem = -1;
     } else if (key != NULL) {
-        idem = idem_begin(r, key, rt->path, hash_hex);
+        /* The record is for this method and path (not the route's
+         * template): the same key on another object's rotate is a reuse. */
+        char target[600];
+        snprintf(target, sizeof(target), "%s %.580s", r->method, r->url);
+        idem = idem_begin(r, key, target, hash_hex);
     }
     if (idem == 0) {
         rt->fn(r);
@@ -274,6 +284,8 @@ static enum MHD_Result send_answer(cp_req_t *r)
         MHD_add_response_header(resp, "ETag", r->etag);
     if (r->replayed)
         MHD_add_response_header(resp, "Idempotent-Replayed", "true");
+    if (r->status == 405 && r->allow[0] != '\0')
+        MHD_add_response_header(resp, "Allow", r->allow);
     ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -398,6 +410,11 @@ cp_server_t *cp_server_start(cp_app_t *app, const char *listen)
     printf("listening on %s:%u\n", host, (unsigned)s->port);
     fflush(stdout);
     return s;
+}
+
+unsigned cp_server_port(const cp_server_t *s)
+{
+    return s->port;
 }
 
 void cp_server_stop(cp_server_t *s)

@@ -53,7 +53,8 @@ static int is_rfc3339(const char *s)
     return 0;
 }
 
-static int check_field(cp_req_t *r, const cp_field_t *f, const json_t *v, const char *path)
+static int check_field(cp_req_t *r, const cp_field_t *f, const json_t *v, const char *path,
+                       int partial)
 {
     double max;
     if (json_is_null(v)) {
@@ -92,7 +93,7 @@ static int check_field(cp_req_t *r, const cp_field_t *f, const json_t *v, const 
         if (!json_is_object(v))
             return cp_fail_field(r, path, "must be an object");
         if (f->sub != NULL)
-            return cp_validate(r, v, f->sub, 0, path);
+            return cp_validate(r, v, f->sub, partial, path);
         if (f->max == 1) {
             /* metadata: flat string values, bounded */
             const char *k;
@@ -102,6 +103,8 @@ static int check_field(cp_req_t *r, const cp_field_t *f, const json_t *v, const 
                 return cp_fail_field(r, path, "may have at most 64 keys");
             json_object_foreach((json_t *)v, k, x) {
                 snprintf(sub, sizeof(sub), "%.250s.%.200s", path, k);
+                if (partial && json_is_null(x))
+                    continue; /* a merge patch removing the key */
                 if (strlen(k) == 0 || strlen(k) > 128)
                     return cp_fail_field(r, sub, "keys must have 1 to 128 characters");
                 if (!json_is_string(x) || json_string_length(x) > 1024 || !clean_string(x, 0))
@@ -174,7 +177,7 @@ int cp_validate(cp_req_t *r, const json_t *obj, const cp_field_t *fields, int pa
         snprintf(path, sizeof(path), "%.250s.%.200s", prefix, k);
         if (f->name == NULL)
             return cp_fail_field(r, path, "unknown field");
-        if (check_field(r, f, v, path) != 0)
+        if (check_field(r, f, v, path, partial) != 0)
             return -1;
     }
     if (!partial)

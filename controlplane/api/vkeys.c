@@ -209,7 +209,10 @@ static char *seal_secret(cp_req_t *r, const char *id, json_t *secret)
 
 static int provider_ok(cp_req_t *r, const char *p)
 {
-    if (sl_provider_find(sl_str_c(p)) == NULL || strlen(p) > 64)
+    const sl_provider_t *prov = sl_provider_find(sl_str_c(p));
+    /* The table's own spelling only, so that the name stored is the one the
+     * credential rules and the gateway compare with. */
+    if (prov == NULL || strcmp(prov->name, p) != 0)
         return cp_fail_field(r, "$.provider",
                              "unknown provider (see docs/providers.md: openai, azure-openai, ...)");
     return 0;

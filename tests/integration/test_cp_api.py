@@ -358,5 +358,54 @@ class Conventions(CPTestCase):
         self.assertEqual(self.ok("GET", "/workspaces")["data"], [])
 
 
+class Regressions(CPTestCase):
+    """Bugs found in review, each kept from coming back."""
+
+    def test_data_errors_answer_400_and_the_server_lives(self):
+        # A Postgres data error used to be read after its result was freed.
+        self.err(self.api("GET", "/audit?since=notatime"), 400, "invalid_request")
+        ws = self.workspace()
+        self.err(self.api("POST", "/api-keys", {"name": "k", "workspace_id": ws,
+                                                "expires_at": "2030-02-30T00:00:00Z"}), 400)
+        self.assertEqual(self.sql("SELECT count(*) FROM api_keys"), [["0"]])
+        self.api_key(ws)
+
+    def test_idempotency_key_is_per_path(self):
+        ws = self.workspace()
+        k1, k2 = self.api_key(ws), self.api_key(ws)
+        h = {"Idempotency-Key": "rotate-1"}
+        a = self.api("POST", "/api-keys/%s/rotate" % k1["id"], {}, headers=h)
+        self.assertEqual(a.status, 200, a)
+        self.secret(a.json["key"])
+        b = self.api("POST", "/api-keys/%s/rotate" % k2["id"], {}, headers=h)
+        self.err(b, 422, "idempotency_key_reused")
+        self.assertEqual(self.ok("GET", "/api-keys/" + k2["id"])["version"], 1)
+
+    def test_provider_ids_are_exact(self):
+        ws = self.workspace()
+        r = self.api("POST", "/virtual-keys", {"name": "x", "workspace_id": ws,
+                                               "provider": "Bedrock",
+                                               "credentials": {"api_key": "k" * 20}})
+        self.err(r, 400, "invalid_field", "$.provider")
+        self.err(self.api("PUT", "/pricing/OpenAI/gpt-4o",
+                          {"input_per_mtok": 1, "output_per_mtok": 1}), 400, param="provider")
+        self.err(self.api("PUT", "/pricing/no-such-provider/m",
+                          {"input_per_mtok": 1, "output_per_mtok": 1}), 400, param="provider")
+
+    def test_patch_semantics(self):
+        ws = self.workspace()
+        k = self.api_key(ws, metadata={"a": "1", "b": "2"}, budget={"limit": 5})
+        self.assertEqual(k["budget"], {"limit": 5, "period": "month"})
+        up = self.ok("PATCH", "/api-keys/" + k["id"], {"metadata": {"a": None, "c": "3"},
+                                                        "budget": {"limit": None}})
+        self.assertEqual(up["metadata"], {"b": "2", "c": "3"})
+        self.assertEqual(up["budget"], {"limit": None, "period": None})
+        r = self.api("DELETE", "/api-keys")
+        self.err(r, 405, "method_not_allowed")
+        self.assertEqual(r.header("allow"), "GET, POST")
+        self.err(self.api("POST", "/api-keys", {"name": "x"}), 400, "invalid_field",
+                 "$.workspace_id")
+
+
 if __name__ == "__main__":
     main()
