@@ -78,7 +78,7 @@ static const char *env_or(const char *name, const char *def)
 
 /* Reads a key from a file (first line) or the text itself into key. */
 static int load_key(const char *text, const char *file, uint8_t key[SL_AEAD_KEY_LEN],
-                    const char *what)
+                    const char *what, const char *how)
 {
     char buf[256];
     if (file != NULL) {
@@ -94,9 +94,9 @@ static int load_key(const char *text, const char *file, uint8_t key[SL_AEAD_KEY_
     }
     if (text == NULL) {
         sl_log(SL_LOG_ERROR, NULL, 0,
-               "no %s: set SLUICE_MASTER_KEY or --master-key-file (32 bytes, 64 hex characters "
-               "or base64; e.g. `openssl rand -hex 32`)",
-               what);
+               "no %s: set %s (32 bytes, 64 hex characters or base64; e.g. `openssl rand -hex "
+               "32`)",
+               what, how);
         return -1;
     }
     int ret = sl_key_parse(text, key);
@@ -306,7 +306,8 @@ static int rotate_master_key(opts_t *o, cp_app_t *old)
     PGresult *res = NULL, *ures = NULL;
     int ret = 1, count = 0;
 
-    if (load_key(o->new_master_key, o->new_master_key_file, neu.master_key, "new master key") != 0)
+    if (load_key(o->new_master_key, o->new_master_key_file, neu.master_key, "new master key",
+                 "SLUICE_NEW_MASTER_KEY or --new-master-key-file") != 0)
         return 1;
     sl_key_id(neu.master_key, neu.master_key_id);
     if (strcmp(neu.master_key_id, old->master_key_id) == 0) {
@@ -377,6 +378,11 @@ static int rotate_master_key(opts_t *o, cp_app_t *old)
            count, neu.master_key_id);
     ret = 0;
 Exit:
+    if (ret != 0 && PQerrorMessage(c)[0] != '\0') {
+        const char *why = PQerrorMessage(c);
+        sl_log(SL_LOG_ERROR, NULL, 0, "master key rotation failed, nothing changed: %.*s",
+               (int)strcspn(why, "\n"), why);
+    }
     PQclear(res);
     PQfinish(c);
     OPENSSL_cleanse(neu.master_key, sizeof(neu.master_key));
@@ -415,7 +421,12 @@ int main(int argc, char **argv)
         printf("database schema up to date (%d migration(s) applied)\n", applied);
         return 0;
     }
-    if (load_key(o.master_key, o.master_key_file, app.master_key, "master key") != 0)
+    if (strcmp(cmd, "serve") == 0 && o.bootstrap != NULL && strlen(o.bootstrap) < 16) {
+        sl_log(SL_LOG_ERROR, NULL, 0, "SLUICE_BOOTSTRAP_TOKEN must have at least 16 characters");
+        return 2;
+    }
+    if (load_key(o.master_key, o.master_key_file, app.master_key, "master key",
+                 "SLUICE_MASTER_KEY or --master-key-file") != 0)
         return 2;
     sl_key_id(app.master_key, app.master_key_id);
     if (strcmp(cmd, "rotate-master-key") == 0) {

@@ -256,9 +256,12 @@ static void dispatch(cp_req_t *r)
     }
     if (idem == 0 && r->status < 400) {
         int ret = cp_tx(r->db, "COMMIT");
+        /* The connection broke during COMMIT: Postgres may have committed
+         * or not, and nobody can tell from here. */
         if (ret != 0)
             cp_fail(r, ret == SL_EDBDOWN ? SL_EDBDOWN : SL_EDB,
-                    "the change could not be committed; nothing was changed");
+                    "the database went away while committing: the change may or may not "
+                    "have been made; retry with the same Idempotency-Key, or read it back");
     } else {
         cp_tx(r->db, "ROLLBACK");
     }

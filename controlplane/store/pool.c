@@ -1,3 +1,4 @@
+#include <poll.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -69,6 +70,25 @@ static PGconn *connect_one(cp_pool_t *p)
     return c;
 }
 
+/* An idle connection should have nothing to read. When Postgres restarts
+ * it sends a termination notice and closes, which shows as a readable
+ * socket: reading it lets libpq see the connection is gone, so the request
+ * gets a fresh one instead of a 503. */
+static int went_away(PGconn *c)
+{
+    struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+    if (pfd.fd < 0)
+        return 1;
+    if (poll(&pfd, 1, 0) == 0)
+        return 0;
+    if (PQconsumeInput(c) != 1 || PQstatus(c) != CONNECTION_OK)
+        return 1;
+    /* Data that is not an ending (a notification): drain it; still good. */
+    for (PGnotify *n = PQnotifies(c); n != NULL; n = PQnotifies(c))
+        PQfreemem(n);
+    return PQstatus(c) != CONNECTION_OK;
+}
+
 PGconn *cp_pool_acquire(cp_pool_t *p, int *err)
 {
     PGconn *c = NULL;
@@ -85,7 +105,7 @@ PGconn *cp_pool_acquire(cp_pool_t *p, int *err)
         c = p->idle[--p->nidle];
     pthread_mutex_unlock(&p->mu);
 
-    if (c != NULL && PQstatus(c) == CONNECTION_OK)
+    if (c != NULL && PQstatus(c) == CONNECTION_OK && !went_away(c))
         return c;
     if (c != NULL) {
         PQfinish(c);
