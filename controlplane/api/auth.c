@@ -1,4 +1,5 @@
 /* Admin tokens: who is calling, with which role, over which workspaces. */
+#include <microhttpd.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -26,9 +27,16 @@ int cp__authenticate(cp_req_t *r);
 int cp__authenticate(cp_req_t *r)
 {
     PGresult *res = NULL;
-    const char *h = cp_header(r, "Authorization");
+    const char *h = NULL;
+    size_t hlen = 0;
     char hash[65], param[70];
 
+    if (MHD_lookup_connection_value_n(r->conn, MHD_HEADER_KIND, "Authorization", 13, &h, &hlen) !=
+        MHD_YES)
+        h = NULL;
+    /* A NUL inside the header would cut the token short in C strings. */
+    if (h != NULL && strlen(h) != hlen)
+        return cp_fail(r, SL_EAUTH, "invalid, revoked or expired admin token");
     if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
         return cp_fail(r, SL_EAUTH, "missing admin token: send Authorization: Bearer <token>");
     cp_hash_secret(h + 7, hash);

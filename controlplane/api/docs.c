@@ -240,12 +240,12 @@ static int check_template(cp_req_t *r, const char *s, const char *path)
         const char *end = strstr(p + 2, "}}");
         if (end == NULL)
             return cp_fail_field(r, path, "has an unclosed {{");
-        const char *n = p + 2;
-        while (n < end && *n == ' ')
+        const char *n = p + 2, *e = end;
+        while (n < e && *n == ' ')
             n++;
-        size_t len = 0;
-        while (n + len < end && n[len] != ' ')
-            len++;
+        while (e > n && e[-1] == ' ')
+            e--;
+        size_t len = (size_t)(e - n);
         if (len == 0 || len > 64 || strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") < len)
             return cp_fail_field(r, path, "{{...}} must name a variable (letters, digits, _ and .)");
         p = end;

@@ -125,6 +125,11 @@ int cp_db(cp_req_t *r, PGresult **res, const char *sql, int n, const char *const
     char detail[160];
     const char *d = PQresultErrorField(*res, PG_DIAG_MESSAGE_PRIMARY);
     snprintf(detail, sizeof(detail), "%s", d != NULL ? d : "");
+    /* Postgres quotes the value after ": "; the caller knows it already and
+     * it may be anything: keep the reason only. */
+    char *quote = strstr(detail, ": \"");
+    if (quote != NULL)
+        *quote = '\0';
     PQclear(*res);
     *res = NULL;
     if (strcmp(state, "23505") == 0)

@@ -162,7 +162,44 @@ static int idem_finish(cp_req_t *r, const char *key)
     return ret;
 }
 
+static int hexdigit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
+
+#define CP_MAX_JSON_DEPTH 64
+
+static int json_depth(const json_t *v, int d)
+{
+    int max = d;
+    if (d > CP_MAX_JSON_DEPTH)
+        return d;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x) {
+            int e = json_depth(x, d + 1);
+            max = e > max ? e : max;
+            if (max > CP_MAX_JSON_DEPTH)
+                break;
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            int e = json_depth(x, d + 1);
+            max = e > max ? e : max;
+            if (max > CP_MAX_JSON_DEPTH)
+                break;
+        }
+    }
+    return max;
+}
 
 int cp__authenticate(cp_req_t *r);
 
@@ -206,8 +243,20 @@ static void dispatch(cp_req_t *r)
         json_error_t jerr;
         r->json = json_loadb(r->body.base, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
         if (r->json == NULL) {
+            /* jansson quotes the token it stopped at ("near '...'"), which may
+             * be a secret the caller mistyped around: keep only the reason. */
+            char *near = strstr(jerr.text, " near ");
+            if (near != NULL)
+                *near = '\0';
             cp_fail(r, SL_EBADJSON, "malformed JSON body: %s (line %d, column %d)", jerr.text,
                     jerr.line, jerr.column);
+            return;
+        }
+        if (json_depth(r->json, 0) > CP_MAX_JSON_DEPTH) {
+            /* Stored documents are re-read by lists and the audit log, which
+             * nest them a level or two deeper; bounded here, they always
+             * read back. */
+            cp_fail(r, SL_EBADJSON, "JSON body nested deeper than %d levels", CP_MAX_JSON_DEPTH);
             return;
         }
     }
@@ -362,6 +411,26 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* Percent-decoding of the path and query, except %00: a NUL would cut the
+ * value short in C strings (/api-keys/%00x would read as /api-keys/), so
+ * it stays as the three characters and matches nothing. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *w = s;
+    for (const char *p = s; *p != '\0'; p++) {
+        int hi, lo;
+        if (p[0] == '%' && (hi = hexdigit(p[1])) >= 0 && (lo = hexdigit(p[2])) >= 0 &&
+            (hi | lo) != 0) {
+            *w++ = (char)(hi << 4 | lo);
+            p += 2;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
@@ -399,8 +468,9 @@ cp_server_t *cp_server_start(cp_app_t *app, const char *listen)
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
                             MHD_OPTION_CONNECTION_TIMEOUT, 30u,
                             MHD_OPTION_CONNECTION_LIMIT, 1000u,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256u << 10),
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(512u << 10),
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                             MHD_OPTION_END);
     if (s->d == NULL) {
         sl_log(SL_LOG_ERROR, NULL, 0, "cannot listen on %s", listen);

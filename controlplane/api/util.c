@@ -24,18 +24,19 @@ void cp_new_id(const char *prefix, char *out, size_t outsz)
 void cp_secret_hint(const char *secret, char *hint, size_t hintsz)
 {
     size_t n = strlen(secret);
-    if (n < 12) {
+    if (n < 16) {
         snprintf(hint, hintsz, "****");
         return;
     }
-    /* Keep a recognisable prefix ("sk-sluice-", "sk-proj-"), never more
-     * than 10 characters of it, and the last four. */
-    size_t pre = 0;
-    for (size_t i = 0; i < n && i < 10; i++)
+    /* Keep a recognisable prefix ("sk-sluice-", "sk-proj-") up to its last
+     * '-' and the last four characters, never more than half the secret
+     * in all (a long key shows 14 of its characters at most). */
+    size_t pre = 0, most = n / 2 - 4 < 10 ? n / 2 - 4 : 10;
+    for (size_t i = 0; i < n && i < most; i++)
         if (secret[i] == '-')
             pre = i + 1;
     if (pre == 0)
-        pre = 3;
+        pre = most < 3 ? most : 3;
     snprintf(hint, hintsz, "%.*s...%s", (int)pre, secret, secret + n - 4);
 }
 

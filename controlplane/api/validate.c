@@ -11,6 +11,16 @@
 #define DEFAULT_TEXT_MAX 65536
 #define DEFAULT_ITEMS_MAX 256
 
+/* Characters, not bytes: limits are stated in characters (jansson has
+ * checked the UTF-8 already). */
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
+
 /* Postgres text cannot hold NUL, and a name with control characters is a
  * trap in every log and UI that shows it. */
 static int clean_string(const json_t *v, int allow_newlines)
@@ -68,7 +78,7 @@ static int check_field(cp_req_t *r, const cp_field_t *f, const json_t *v, const 
         max = f->max > 0 ? f->max : (f->type == CP_F_STRING ? DEFAULT_STRING_MAX : DEFAULT_TEXT_MAX);
         if (!json_is_string(v))
             return cp_fail_field(r, path, "must be a string");
-        if (json_string_length(v) > (size_t)max)
+        if (utf8_chars(json_string_value(v), json_string_length(v)) > (size_t)max)
             return cp_fail_field(r, path, "must have at most %.0f characters", max);
         if (f->min > 0 && json_string_length(v) < (size_t)f->min)
             return cp_fail_field(r, path, "must have at least %.0f characters", f->min);
@@ -105,9 +115,14 @@ static int check_field(cp_req_t *r, const cp_field_t *f, const json_t *v, const 
                 snprintf(sub, sizeof(sub), "%.250s.%.200s", path, k);
                 if (partial && json_is_null(x))
                     continue; /* a merge patch removing the key */
-                if (strlen(k) == 0 || strlen(k) > 128)
-                    return cp_fail_field(r, sub, "keys must have 1 to 128 characters");
-                if (!json_is_string(x) || json_string_length(x) > 1024 || !clean_string(x, 0))
+                json_t *key = json_string(k);
+                int clean = key != NULL && clean_string(key, 0);
+                json_decref(key);
+                if (strlen(k) == 0 || utf8_chars(k, strlen(k)) > 128 || !clean)
+                    return cp_fail_field(r, sub, "keys must have 1 to 128 characters, none of them control characters");
+                if (!json_is_string(x) ||
+                    utf8_chars(json_string_value(x), json_string_length(x)) > 1024 ||
+                    !clean_string(x, 0))
                     return cp_fail_field(r, sub, "must be a string of at most 1024 characters");
             }
         }
@@ -123,8 +138,8 @@ static int check_field(cp_req_t *r, const cp_field_t *f, const json_t *v, const 
             return cp_fail_field(r, path, "may have at most %.0f items", max);
         json_array_foreach(v, i, x) {
             snprintf(sub, sizeof(sub), "%.250s[%zu]", path, i);
-            if (!json_is_string(x) || json_string_length(x) == 0 || json_string_length(x) > 256 ||
-                !clean_string(x, 0))
+            if (!json_is_string(x) || json_string_length(x) == 0 ||
+                utf8_chars(json_string_value(x), json_string_length(x)) > 256 || !clean_string(x, 0))
                 return cp_fail_field(r, sub, "must be a non-empty string of at most 256 characters");
             if (f->enums != NULL) {
                 int ok = 0;

@@ -153,8 +153,6 @@ static int split_credentials(cp_req_t *r, const char *provider, const json_t *cr
         }
         if (is_secret) {
             one |= in(s->one_of, 3, k);
-            if (hint[0] == '\0')
-                cp_secret_hint(json_string_value(v), hint, hintsz);
             json_object_set(*secret, k, v);
         } else {
             json_object_set(*options, k, v);
@@ -177,6 +175,15 @@ static int split_credentials(cp_req_t *r, const char *provider, const json_t *cr
                       s->one_of[1], provider);
         goto Fail;
     }
+    /* The hint comes from the provider's main field (Bedrock's access key
+     * id, not its secret key), whatever order the request gave. */
+    const char *const *lists[] = {s->secret_req, s->one_of, s->secret_opt};
+    for (int l = 0; l < 3 && hint[0] == '\0'; l++)
+        for (int i = 0; i < 3 && lists[l][i] != NULL && hint[0] == '\0'; i++) {
+            json_t *x = json_object_get(*secret, lists[l][i]);
+            if (json_is_string(x))
+                cp_secret_hint(json_string_value(x), hint, hintsz);
+        }
     if (hint[0] == '\0')
         snprintf(hint, hintsz, "(none)");
     return 0;
