@@ -64,6 +64,7 @@ typedef struct cp_req_s {
     int replayed;           /* answered from the idempotency record */
     char allow[48];         /* methods the path takes, for a 405 */
     double started;         /* monotonic seconds */
+    double elapsed;         /* seconds to the answer */
 } cp_req_t;
 
 typedef int (*cp_handler_t)(cp_req_t *r);
@@ -143,6 +144,14 @@ void cp_secret_hint(const char *secret, char *hint, size_t hintsz);
  */
 int cp_page_args(cp_req_t *r, int *limit, const char **after);
 /**
+ * Answers a page of a list: sql takes the filters as $1..$n, then the
+ * cursor ($n+1, NULL for the first page) and the row limit ($n+2, one more
+ * than the page size, to tell whether more follow), and returns one JSON
+ * array text. numeric_cursor: the cursor must be digits.
+ */
+int cp_list(cp_req_t *r, const char *sql, int nfilters, const char *const *filters,
+            const char *cursor_field, int numeric_cursor);
+/**
  * Answers a list from a JSON array text holding up to limit+1 items, each
  * with an "id" (or the key named by cursor_field): {"object":"list",
  * "data":[...], "has_more":bool, "next_cursor":...}.
@@ -164,6 +173,13 @@ void cp_set_etag(cp_req_t *r, const char *version);
  */
 json_t *cp_load_for_update(cp_req_t *r, const char *what, const char *sql, int n,
                            const char *const *vals, char version[16]);
+/**
+ * DELETE of a workspace object (member role): locks it by (id, scope) with
+ * lock_sql (render, version; 404 for another workspace's), checks If-Match,
+ * runs delete_sql ($1 = id), audits, answers {"object","id","deleted"}.
+ */
+int cp_delete_object(cp_req_t *r, const char *what, const char *type, const char *lock_sql,
+                     const char *delete_sql);
 /** Compact JSON text of v, to free with sl_free. */
 char *cp_dump(const json_t *v);
 /** Answers the (render, version) row of an INSERT/UPDATE ... RETURNING. */

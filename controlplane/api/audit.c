@@ -27,42 +27,29 @@ int cp_audit(cp_req_t *r, const char *action, const char *type, const char *id,
 
 int cp_h_audit_list(cp_req_t *r)
 {
-    PGresult *res = NULL;
-    int limit;
-    const char *after;
-    char lim[16];
-
-    if (cp_need_role(r, CP_ROLE_ADMIN) != 0 || cp_page_args(r, &limit, &after) != 0)
+    if (cp_need_role(r, CP_ROLE_ADMIN) != 0)
         return -1;
-    if (after != NULL && strspn(after, "0123456789") != strlen(after))
-        return cp_fail_field(r, "after", "must be a cursor from next_cursor");
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
     const char *ws = cp_query(r, "workspace_id");
     if (cp_scope(r) != NULL && ws != NULL && strcmp(ws, cp_scope(r)) != 0)
         return cp_not_found(r, "workspace");
-    const char *vals[] = {cp_scope(r), ws, cp_query(r, "resource_type"),
-                          cp_query(r, "resource_id"), cp_query(r, "actor_id"),
-                          cp_query(r, "action"), cp_query(r, "since"), cp_query(r, "until"),
-                          after, lim};
-    if (cp_db(r, &res,
-              "SELECT coalesce(json_agg(j ORDER BY id DESC), '[]')::text FROM ("
-              " SELECT id, json_build_object('object', 'audit_event', 'id', id::text, 'at', at,"
-              "  'workspace_id', workspace_id, 'actor_id', actor_id, 'actor_role', actor_role,"
-              "  'action', action, 'resource_type', resource_type, 'resource_id', resource_id,"
-              "  'before', before, 'after', after, 'request_id', request_id) AS j"
-              " FROM audit_log WHERE ($1::text IS NULL OR workspace_id = $1)"
-              " AND ($2::text IS NULL OR workspace_id = $2)"
-              " AND ($3::text IS NULL OR resource_type = $3)"
-              " AND ($4::text IS NULL OR resource_id = $4)"
-              " AND ($5::text IS NULL OR actor_id = $5)"
-              " AND ($6::text IS NULL OR action = $6)"
-              " AND ($7::timestamptz IS NULL OR at >= $7::timestamptz)"
-              " AND ($8::timestamptz IS NULL OR at < $8::timestamptz)"
-              " AND ($9::bigint IS NULL OR id < $9::bigint)"
-              " ORDER BY id DESC LIMIT $10::int) s",
-              10, vals) != 0)
-        return -1;
-    int ret = cp_reply_page(r, PQgetvalue(res, 0, 0), limit, "id");
-    PQclear(res);
-    return ret;
+    const char *filters[] = {cp_scope(r), ws, cp_query(r, "resource_type"),
+                             cp_query(r, "resource_id"), cp_query(r, "actor_id"),
+                             cp_query(r, "action"), cp_query(r, "since"), cp_query(r, "until")};
+    return cp_list(r,
+                   "SELECT coalesce(json_agg(j ORDER BY id DESC), '[]')::text FROM ("
+                   " SELECT id, json_build_object('object', 'audit_event', 'id', id::text, 'at', at,"
+                   "  'workspace_id', workspace_id, 'actor_id', actor_id, 'actor_role', actor_role,"
+                   "  'action', action, 'resource_type', resource_type, 'resource_id', resource_id,"
+                   "  'before', before, 'after', after, 'request_id', request_id) AS j"
+                   " FROM audit_log WHERE ($1::text IS NULL OR workspace_id = $1)"
+                   " AND ($2::text IS NULL OR workspace_id = $2)"
+                   " AND ($3::text IS NULL OR resource_type = $3)"
+                   " AND ($4::text IS NULL OR resource_id = $4)"
+                   " AND ($5::text IS NULL OR actor_id = $5)"
+                   " AND ($6::text IS NULL OR action = $6)"
+                   " AND ($7::timestamptz IS NULL OR at >= $7::timestamptz)"
+                   " AND ($8::timestamptz IS NULL OR at < $8::timestamptz)"
+                   " AND ($9::bigint IS NULL OR id < $9::bigint)"
+                   " ORDER BY id DESC LIMIT $10::int) s",
+                   8, filters, "id", 1);
 }

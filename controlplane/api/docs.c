@@ -300,19 +300,8 @@ static const doc_kind_t *kind_of(cp_req_t *r)
 int cp_h_docs_list(cp_req_t *r)
 {
     const doc_kind_t *k = kind_of(r);
-    PGresult *res = NULL;
-    int limit;
-    const char *after;
-    char lim[16];
-    if (cp_page_args(r, &limit, &after) != 0)
-        return -1;
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *vals[] = {cp_scope(r), cp_query(r, "workspace_id"), after, lim};
-    if (cp_db(r, &res, k->list, 4, vals) != 0)
-        return -1;
-    int ret = cp_reply_page(r, PQgetvalue(res, 0, 0), limit, "id");
-    PQclear(res);
-    return ret;
+    const char *filters[] = {cp_scope(r), cp_query(r, "workspace_id")};
+    return cp_list(r, k->list, 2, filters, "id", 0);
 }
 
 int cp_h_docs_get(cp_req_t *r)
@@ -468,28 +457,7 @@ int cp_h_docs_rollback(cp_req_t *r)
 int cp_h_docs_delete(cp_req_t *r)
 {
     const doc_kind_t *k = kind_of(r);
-    PGresult *res = NULL;
-    char version[16];
-    if (cp_need_role(r, CP_ROLE_MEMBER) != 0)
-        return -1;
-    const char *lv[] = {r->params[0], cp_scope(r)};
-    json_t *cur = cp_load_for_update(r, k->kind, k->lock, 2, lv, version);
-    if (cur == NULL)
-        return -1;
-    const char *dv[] = {r->params[0]};
-    int ret = cp_db(r, &res, k->del, 1, dv);
-    PQclear(res);
-    if (ret == 0) {
-        char *before = cp_dump(cur);
-        ret = cp_audit(r, "delete", k->kind, r->params[0],
-                       json_string_value(json_object_get(cur, "workspace_id")), before, NULL);
-        sl_free(before);
-    }
-    if (ret == 0)
-        cp_reply(r, 200, json_pack("{s:s, s:s, s:b}", "object", k->kind, "id", r->params[0],
-                                   "deleted", 1));
-    json_decref(cur);
-    return ret;
+    return cp_delete_object(r, k->kind, k->kind, k->lock, k->del);
 }
 
 static int version_param(cp_req_t *r, const char *s, char out[16])
@@ -506,18 +474,6 @@ int cp_h_docs_versions(cp_req_t *r)
 {
     const doc_kind_t *k = kind_of(r);
     PGresult *res = NULL;
-    int limit;
-    const char *after;
-    char lim[16], cur[16];
-    if (cp_page_args(r, &limit, &after) != 0)
-        return -1;
-    if (after != NULL) {
-        char *end;
-        long v = strtol(after, &end, 10);
-        if (*end != '\0' || v < 1 || v > 2147483647)
-            return cp_fail_field(r, "after", "must be a cursor from next_cursor");
-        snprintf(cur, sizeof(cur), "%ld", v);
-    }
     /* Existence first, so that an unknown or foreign id answers 404. */
     const char *gv[] = {r->params[0], cp_scope(r)};
     if (cp_db(r, &res, k->get, 2, gv) != 0)
@@ -526,13 +482,7 @@ int cp_h_docs_versions(cp_req_t *r)
     PQclear(res);
     if (!found)
         return cp_not_found(r, k->kind);
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *vals[] = {r->params[0], cp_scope(r), after != NULL ? cur : NULL, lim};
-    if (cp_db(r, &res, k->versions, 4, vals) != 0)
-        return -1;
-    int ret = cp_reply_page(r, PQgetvalue(res, 0, 0), limit, "version");
-    PQclear(res);
-    return ret;
+    return cp_list(r, k->versions, 2, gv, "version", 1);
 }
 
 int cp_h_docs_version(cp_req_t *r)

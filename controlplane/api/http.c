@@ -180,6 +180,33 @@ int cp_page_args(cp_req_t *r, int *limit, const char **after)
     return 0;
 }
 
+int cp_list(cp_req_t *r, const char *sql, int nfilters, const char *const *filters,
+            const char *cursor_field, int numeric_cursor)
+{
+    PGresult *res = NULL;
+    int limit;
+    const char *after;
+    const char *vals[16];
+    char lim[16];
+
+    SL_ASSERT(nfilters + 2 <= (int)(sizeof(vals) / sizeof(vals[0])));
+    if (cp_page_args(r, &limit, &after) != 0)
+        return -1;
+    if (after != NULL && numeric_cursor &&
+        (strspn(after, "0123456789") != strlen(after) || strlen(after) > 18))
+        return cp_fail_field(r, "after", "must be a cursor from next_cursor");
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    for (int i = 0; i < nfilters; i++)
+        vals[i] = filters[i];
+    vals[nfilters] = after;
+    vals[nfilters + 1] = lim;
+    if (cp_db(r, &res, sql, nfilters + 2, vals) != 0)
+        return -1;
+    int ret = cp_reply_page(r, PQgetvalue(res, 0, 0), limit, cursor_field);
+    PQclear(res);
+    return ret;
+}
+
 int cp_reply_page(cp_req_t *r, const char *array_text, int limit, const char *cursor_field)
 {
     json_t *arr = json_loads(array_text, 0, NULL);
@@ -282,6 +309,32 @@ json_t *cp_load_for_update(cp_req_t *r, const char *what, const char *sql, int n
     if (obj == NULL)
         cp_fail(r, SL_EINTERNAL, NULL);
     return obj;
+}
+
+int cp_delete_object(cp_req_t *r, const char *what, const char *type, const char *lock_sql,
+                     const char *delete_sql)
+{
+    PGresult *res = NULL;
+    char version[16];
+    if (cp_need_role(r, CP_ROLE_MEMBER) != 0)
+        return -1;
+    const char *vals[] = {r->params[0], cp_scope(r)};
+    json_t *cur = cp_load_for_update(r, what, lock_sql, 2, vals, version);
+    if (cur == NULL)
+        return -1;
+    int ret = cp_db(r, &res, delete_sql, 1, vals);
+    PQclear(res);
+    if (ret == 0) {
+        char *before = cp_dump(cur);
+        ret = cp_audit(r, "delete", type, r->params[0],
+                       json_string_value(json_object_get(cur, "workspace_id")), before, NULL);
+        sl_free(before);
+    }
+    if (ret == 0)
+        cp_reply(r, 200, json_pack("{s:s, s:s, s:b}", "object", type, "id", r->params[0],
+                                   "deleted", 1));
+    json_decref(cur);
+    return ret;
 }
 
 char *cp_dump(const json_t *v)

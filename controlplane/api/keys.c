@@ -17,6 +17,7 @@
     " 'created_at', k.created_at, 'updated_at', k.updated_at, 'version', k.version)"
 
 #define KEY_SELECT "SELECT " KEY_JSON ", k.version FROM api_keys k"
+#define KEY_LOCK KEY_SELECT " WHERE k.id = $1 AND ($2::text IS NULL OR k.workspace_id = $2) FOR UPDATE"
 
 static const char *const scopes[] = {"chat", "completions", "embeddings", "images", "audio",
                                      "models", "messages", "virtual_keys", "configs", NULL};
@@ -51,25 +52,14 @@ static int check_config(cp_req_t *r, const json_t *cfg, const char *ws)
 
 int cp_h_keys_list(cp_req_t *r)
 {
-    PGresult *res = NULL;
-    int limit;
-    const char *after;
-    char lim[16];
-    if (cp_page_args(r, &limit, &after) != 0)
-        return -1;
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *vals[] = {cp_scope(r), cp_query(r, "workspace_id"), after, lim};
-    if (cp_db(r, &res,
-              "SELECT coalesce(json_agg(j ORDER BY id DESC), '[]')::text FROM ("
-              " SELECT k.id, " KEY_JSON " AS j FROM api_keys k"
-              " WHERE ($1::text IS NULL OR k.workspace_id = $1)"
-              " AND ($2::text IS NULL OR k.workspace_id = $2)"
-              " AND ($3::text IS NULL OR k.id < $3) ORDER BY k.id DESC LIMIT $4::int) s",
-              4, vals) != 0)
-        return -1;
-    int ret = cp_reply_page(r, PQgetvalue(res, 0, 0), limit, "id");
-    PQclear(res);
-    return ret;
+    const char *filters[] = {cp_scope(r), cp_query(r, "workspace_id")};
+    return cp_list(r,
+                   "SELECT coalesce(json_agg(j ORDER BY id DESC), '[]')::text FROM ("
+                   " SELECT k.id, " KEY_JSON " AS j FROM api_keys k"
+                   " WHERE ($1::text IS NULL OR k.workspace_id = $1)"
+                   " AND ($2::text IS NULL OR k.workspace_id = $2)"
+                   " AND ($3::text IS NULL OR k.id < $3) ORDER BY k.id DESC LIMIT $4::int) s",
+                   2, filters, "id", 0);
 }
 
 int cp_h_keys_get(cp_req_t *r)
@@ -133,10 +123,7 @@ int cp_h_keys_create(cp_req_t *r)
 static json_t *load(cp_req_t *r, char version[16])
 {
     const char *vals[] = {r->params[0], cp_scope(r)};
-    return cp_load_for_update(r, "API key",
-                              KEY_SELECT " WHERE k.id = $1 AND ($2::text IS NULL OR"
-                                         " k.workspace_id = $2) FOR UPDATE",
-                              2, vals, version);
+    return cp_load_for_update(r, "API key", KEY_LOCK, 2, vals, version);
 }
 
 int cp_h_keys_update(cp_req_t *r)
@@ -257,25 +244,5 @@ int cp_h_keys_revoke(cp_req_t *r)
 
 int cp_h_keys_delete(cp_req_t *r)
 {
-    PGresult *res = NULL;
-    char version[16];
-    if (cp_need_role(r, CP_ROLE_MEMBER) != 0)
-        return -1;
-    json_t *cur = load(r, version);
-    if (cur == NULL)
-        return -1;
-    char *before = cp_dump(cur);
-    char *ws = sl_xstrdup(json_string_value(json_object_get(cur, "workspace_id")));
-    json_decref(cur);
-    const char *vals[] = {r->params[0]};
-    int ret = cp_db(r, &res, "DELETE FROM api_keys WHERE id = $1", 1, vals);
-    PQclear(res);
-    if (ret == 0)
-        ret = cp_audit(r, "delete", "api_key", r->params[0], ws, before, NULL);
-    if (ret == 0)
-        cp_reply(r, 200, json_pack("{s:s, s:s, s:b}", "object", "api_key", "id", r->params[0],
-                                   "deleted", 1));
-    sl_free(before);
-    sl_free(ws);
-    return ret;
+    return cp_delete_object(r, "API key", "api_key", KEY_LOCK, "DELETE FROM api_keys WHERE id = $1");
 }

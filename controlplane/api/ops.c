@@ -33,23 +33,11 @@ int cp_h_openapi(cp_req_t *r)
 
 int cp_h_nodes_list(cp_req_t *r)
 {
-    PGresult *res = NULL;
-    int limit;
-    const char *after;
-    char lim[16];
-    if (cp_page_args(r, &limit, &after) != 0)
-        return -1;
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *vals[] = {after, lim};
-    if (cp_db(r, &res,
-              "SELECT coalesce(json_agg(j ORDER BY id), '[]')::text FROM ("
-              " SELECT id, json_build_object('object', 'node', 'id', id, 'address', address,"
-              "  'software_version', software_version, 'snapshot_version', snapshot_version,"
-              "  'first_seen_at', first_seen_at, 'last_seen_at', last_seen_at) AS j"
-              " FROM nodes WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2::int) s",
-              2, vals) != 0)
-        return -1;
-    int ret = cp_reply_page(r, PQgetvalue(res, 0, 0), limit, "id");
-    PQclear(res);
-    return ret;
+    return cp_list(r,
+                   "SELECT coalesce(json_agg(j ORDER BY id), '[]')::text FROM ("
+                   " SELECT id, json_build_object('object', 'node', 'id', id, 'address', address,"
+                   "  'software_version', software_version, 'snapshot_version', snapshot_version,"
+                   "  'first_seen_at', first_seen_at, 'last_seen_at', last_seen_at) AS j"
+                   " FROM nodes WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2::int) s",
+                   0, NULL, "id", 0);
 }

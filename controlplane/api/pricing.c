@@ -24,25 +24,15 @@ static const cp_field_t fields[] = {
 
 int cp_h_pricing_list(cp_req_t *r)
 {
-    PGresult *res = NULL;
-    int limit;
-    const char *after;
-    char lim[16];
-    if (cp_page_args(r, &limit, &after) != 0)
-        return -1;
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *vals[] = {cp_query(r, "provider"), cp_query(r, "model"), after, lim};
-    if (cp_db(r, &res,
-              "SELECT coalesce(json_agg(j ORDER BY k), '[]')::text FROM ("
-              " SELECT p.provider || '/' || p.model AS k, " PRICE_JSON " AS j FROM model_pricing p"
-              " WHERE ($1::text IS NULL OR p.provider = $1) AND ($2::text IS NULL OR p.model = $2)"
-              " AND ($3::text IS NULL OR p.provider || '/' || p.model > $3)"
-              " ORDER BY k LIMIT $4::int) s",
-              4, vals) != 0)
-        return -1;
-    int ret = cp_reply_page(r, PQgetvalue(res, 0, 0), limit, "id");
-    PQclear(res);
-    return ret;
+    const char *filters[] = {cp_query(r, "provider"), cp_query(r, "model")};
+    return cp_list(r,
+                   "SELECT coalesce(json_agg(j ORDER BY k), '[]')::text FROM ("
+                   " SELECT p.provider || '/' || p.model AS k, " PRICE_JSON " AS j"
+                   " FROM model_pricing p"
+                   " WHERE ($1::text IS NULL OR p.provider = $1) AND ($2::text IS NULL OR p.model = $2)"
+                   " AND ($3::text IS NULL OR p.provider || '/' || p.model > $3)"
+                   " ORDER BY k LIMIT $4::int) s",
+                   2, filters, "id", 0);
 }
 
 int cp_h_pricing_get(cp_req_t *r)

@@ -325,6 +325,11 @@ static enum MHD_Result send_answer(cp_req_t *r)
     enum MHD_Result ret;
     int is_text = r->route >= 0 && cp_routes(&(int){0})[r->route].fn == cp_h_metrics;
 
+    /* Counted before the answer leaves, so that a client reading /metrics
+     * right after its answer sees its request counted. */
+    r->elapsed = now_mono() - r->started;
+    cp_metrics_observe(r->app->metrics, r->route, r->status, r->elapsed);
+
     resp = MHD_create_response_from_buffer(r->outlen, r->out, MHD_RESPMEM_MUST_COPY);
     if (resp == NULL)
         return MHD_NO;
@@ -396,17 +401,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    cp_app_t *app = cls;
     cp_req_t *r = *con_cls;
     if (r == NULL)
         return;
-    cp_metrics_observe(app->metrics, r->route, r->status, now_mono() - r->started);
     /* /ready answers 503 on purpose while starting or while Postgres is away. */
     int lvl = r->status >= 500 && r->status != 503 ? SL_LOG_WARN : SL_LOG_DEBUG;
     sl_log(lvl, &log_ctx, 0, "%s %s -> %d (request_id=%s, actor=%s, %.1f ms)", r->method,
            r->route >= 0 ? cp_routes(&(int){0})[r->route].path : "(no route)", r->status,
-           r->request_id, r->actor.id[0] ? r->actor.id : "-",
-           (now_mono() - r->started) * 1000.0);
+           r->request_id, r->actor.id[0] ? r->actor.id : "-", r->elapsed * 1000.0);
     req_free(r);
     *con_cls = NULL;
 }

@@ -24,25 +24,16 @@ static const cp_field_t fields[] = {
 
 int cp_h_tokens_list(cp_req_t *r)
 {
-    PGresult *res = NULL;
-    int limit;
-    const char *after;
-    char lim[16];
-    if (cp_need_role(r, CP_ROLE_ADMIN) != 0 || cp_page_args(r, &limit, &after) != 0)
+    if (cp_need_role(r, CP_ROLE_ADMIN) != 0)
         return -1;
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *vals[] = {cp_scope(r), after, lim, cp_query(r, "workspace_id")};
-    if (cp_db(r, &res,
-              "SELECT coalesce(json_agg(j ORDER BY id DESC), '[]')::text FROM ("
-              " SELECT t.id, " TOK_JSON " AS j FROM admin_tokens t"
-              " WHERE ($1::text IS NULL OR t.workspace_id = $1)"
-              " AND ($4::text IS NULL OR t.workspace_id = $4)"
-              " AND ($2::text IS NULL OR t.id < $2) ORDER BY t.id DESC LIMIT $3::int) s",
-              4, vals) != 0)
-        return -1;
-    int ret = cp_reply_page(r, PQgetvalue(res, 0, 0), limit, "id");
-    PQclear(res);
-    return ret;
+    const char *filters[] = {cp_scope(r), cp_query(r, "workspace_id")};
+    return cp_list(r,
+                   "SELECT coalesce(json_agg(j ORDER BY id DESC), '[]')::text FROM ("
+                   " SELECT t.id, " TOK_JSON " AS j FROM admin_tokens t"
+                   " WHERE ($1::text IS NULL OR t.workspace_id = $1)"
+                   " AND ($2::text IS NULL OR t.workspace_id = $2)"
+                   " AND ($3::text IS NULL OR t.id < $3) ORDER BY t.id DESC LIMIT $4::int) s",
+                   2, filters, "id", 0);
 }
 
 int cp_h_tokens_me(cp_req_t *r)

@@ -23,6 +23,7 @@
     " v.created_at, 'updated_at', v.updated_at, 'version', v.version)"
 
 #define VK_SELECT "SELECT " VK_JSON ", v.version FROM virtual_keys v"
+#define VK_LOCK VK_SELECT " WHERE v.id = $1 AND ($2::text IS NULL OR v.workspace_id = $2) FOR UPDATE"
 
 /* What each provider's credentials hold: secret fields are sealed, option
  * fields are kept in clear (they are settings, not secrets). The first
@@ -227,27 +228,15 @@ static int provider_ok(cp_req_t *r, const char *p)
 
 int cp_h_vkeys_list(cp_req_t *r)
 {
-    PGresult *res = NULL;
-    int limit;
-    const char *after;
-    char lim[16];
-    if (cp_page_args(r, &limit, &after) != 0)
-        return -1;
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *vals[] = {cp_scope(r), cp_query(r, "workspace_id"), after, lim,
-                          cp_query(r, "provider")};
-    if (cp_db(r, &res,
-              "SELECT coalesce(json_agg(j ORDER BY id DESC), '[]')::text FROM ("
-              " SELECT v.id, " VK_JSON " AS j FROM virtual_keys v"
-              " WHERE ($1::text IS NULL OR v.workspace_id = $1)"
-              " AND ($2::text IS NULL OR v.workspace_id = $2)"
-              " AND ($5::text IS NULL OR v.provider = $5)"
-              " AND ($3::text IS NULL OR v.id < $3) ORDER BY v.id DESC LIMIT $4::int) s",
-              5, vals) != 0)
-        return -1;
-    int ret = cp_reply_page(r, PQgetvalue(res, 0, 0), limit, "id");
-    PQclear(res);
-    return ret;
+    const char *filters[] = {cp_scope(r), cp_query(r, "workspace_id"), cp_query(r, "provider")};
+    return cp_list(r,
+                   "SELECT coalesce(json_agg(j ORDER BY id DESC), '[]')::text FROM ("
+                   " SELECT v.id, " VK_JSON " AS j FROM virtual_keys v"
+                   " WHERE ($1::text IS NULL OR v.workspace_id = $1)"
+                   " AND ($2::text IS NULL OR v.workspace_id = $2)"
+                   " AND ($3::text IS NULL OR v.provider = $3)"
+                   " AND ($4::text IS NULL OR v.id < $4) ORDER BY v.id DESC LIMIT $5::int) s",
+                   3, filters, "id", 0);
 }
 
 int cp_h_vkeys_get(cp_req_t *r)
@@ -305,10 +294,7 @@ int cp_h_vkeys_create(cp_req_t *r)
 static json_t *load(cp_req_t *r, char version[16])
 {
     const char *vals[] = {r->params[0], cp_scope(r)};
-    return cp_load_for_update(r, "virtual key",
-                              VK_SELECT " WHERE v.id = $1 AND ($2::text IS NULL OR"
-                                        " v.workspace_id = $2) FOR UPDATE",
-                              2, vals, version);
+    return cp_load_for_update(r, "virtual key", VK_LOCK, 2, vals, version);
 }
 
 int cp_h_vkeys_update(cp_req_t *r)
@@ -396,25 +382,6 @@ int cp_h_vkeys_rotate(cp_req_t *r)
 
 int cp_h_vkeys_delete(cp_req_t *r)
 {
-    PGresult *res = NULL;
-    char version[16];
-    if (cp_need_role(r, CP_ROLE_MEMBER) != 0)
-        return -1;
-    json_t *cur = load(r, version);
-    if (cur == NULL)
-        return -1;
-    char *before = cp_dump(cur);
-    char *ws = sl_xstrdup(json_string_value(json_object_get(cur, "workspace_id")));
-    json_decref(cur);
-    const char *vals[] = {r->params[0]};
-    int ret = cp_db(r, &res, "DELETE FROM virtual_keys WHERE id = $1", 1, vals);
-    PQclear(res);
-    if (ret == 0)
-        ret = cp_audit(r, "delete", "virtual_key", r->params[0], ws, before, NULL);
-    if (ret == 0)
-        cp_reply(r, 200, json_pack("{s:s, s:s, s:b}", "object", "virtual_key", "id", r->params[0],
-                                   "deleted", 1));
-    sl_free(before);
-    sl_free(ws);
-    return ret;
+    return cp_delete_object(r, "virtual key", "virtual_key", VK_LOCK,
+                            "DELETE FROM virtual_keys WHERE id = $1");
 }

@@ -21,24 +21,13 @@ static const cp_field_t fields[] = {
 
 int cp_h_workspaces_list(cp_req_t *r)
 {
-    PGresult *res = NULL;
-    int limit;
-    const char *after;
-    char lim[16];
-    if (cp_page_args(r, &limit, &after) != 0)
-        return -1;
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    const char *vals[] = {cp_scope(r), after, lim};
-    if (cp_db(r, &res,
-              "SELECT coalesce(json_agg(j ORDER BY id DESC), '[]')::text FROM ("
-              " SELECT w.id, " WS_JSON " AS j FROM workspaces w"
-              " WHERE ($1::text IS NULL OR w.id = $1) AND ($2::text IS NULL OR w.id < $2)"
-              " ORDER BY w.id DESC LIMIT $3::int) s",
-              3, vals) != 0)
-        return -1;
-    int ret = cp_reply_page(r, PQgetvalue(res, 0, 0), limit, "id");
-    PQclear(res);
-    return ret;
+    const char *filters[] = {cp_scope(r)};
+    return cp_list(r,
+                   "SELECT coalesce(json_agg(j ORDER BY id DESC), '[]')::text FROM ("
+                   " SELECT w.id, " WS_JSON " AS j FROM workspaces w"
+                   " WHERE ($1::text IS NULL OR w.id = $1) AND ($2::text IS NULL OR w.id < $2)"
+                   " ORDER BY w.id DESC LIMIT $3::int) s",
+                   1, filters, "id", 0);
 }
 
 int cp_h_workspaces_get(cp_req_t *r)
