@@ -45,6 +45,9 @@
     XX(EINTERNAL, 500, "api_error", "internal_error", "internal error")                           \
     XX(EIO, 500, "api_error", "io_error", "I/O error")                                             \
     XX(EAUTH, 401, "authentication_error", "invalid_token", "invalid or expired token")           \
+    XX(EBADKEY, 401, "authentication_error", "invalid_api_key", "invalid API key")                \
+    XX(ENOSNAPSHOT, 503, "api_error", "no_snapshot",                                               \
+       "this gateway has no snapshot from its control plane yet")                                 \
     XX(EFORBIDDEN, 403, "permission_error", "forbidden", "not allowed for this token's role")     \
     XX(ECONFLICT, 409, "invalid_request_error", "conflict", "conflicts with an existing object")  \
     XX(EPRECOND, 412, "invalid_request_error", "precondition_failed",                              \

@@ -19,6 +19,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "controlplane/api/api.h"
+#include "controlplane/publish/publish.h"
+#include "proto/proto.h"
 #include "controlplane/store/store.h"
 
 #define VERSION "0.2.0"
@@ -31,6 +33,9 @@ typedef struct {
     const char *new_master_key;
     const char *new_master_key_file;
     const char *bootstrap;
+    const char *snapshot_listen;
+    const char *signing_key, *signing_key_file;
+    const char *dataplane_key, *dataplane_key_file;
     int threads;
     long max_body;
     int migrate;
@@ -47,6 +52,8 @@ static void usage(FILE *f)
             "  rotate-master-key      re-encrypt every stored secret under a new master key\n"
             "                         (--new-master-key-file or SLUICE_NEW_MASTER_KEY), then exit\n"
             "  routes                 print every route (METHOD PATH) and exit\n"
+            "  public-key             print the snapshot signing key's public half (hex), which\n"
+            "                         gateways verify snapshots with, and exit\n"
             "\n"
             "options (each also read from the environment variable shown):\n"
             "  --listen HOST:PORT         SLUICE_CONTROL_LISTEN   admin API address (127.0.0.1:8790)\n"
@@ -59,6 +66,16 @@ static void usage(FILE *f)
             "                             SLUICE_BOOTSTRAP_TOKEN  owner token installed on first start,\n"
             "                                                     when no admin token exists yet\n"
             "  --threads N                SLUICE_CONTROL_THREADS  HTTP worker threads (default 8)\n"
+            "  --snapshot-listen URL      SLUICE_SNAPSHOT_LISTEN  gateways' snapshot requests (REP) on\n"
+            "                                                     URL, publications (PUB) on its port + 1\n"
+            "                                                     (tcp://127.0.0.1:8791)\n"
+            "  --signing-key-file FILE    SLUICE_SNAPSHOT_SIGNING_KEY_FILE, SLUICE_SNAPSHOT_SIGNING_KEY\n"
+            "                                                     Ed25519 key signing snapshots (32 bytes)\n"
+            "  --dataplane-key-file FILE  SLUICE_DATAPLANE_KEY_FILE, SLUICE_DATAPLANE_KEY\n"
+            "                                                     seals provider credentials inside\n"
+            "                                                     snapshots (32 bytes; gateways hold it)\n"
+            "                             SLUICE_NODE_TOKEN       token gateways must present (optional)\n"
+            "                             Without both keys no snapshots are published.\n"
             "  --max-body-bytes N         SLUICE_CONTROL_MAX_BODY request body limit (1048576)\n"
             "  --log-level LEVEL          SLUICE_LOG_LEVEL        error|warn|info|debug|trace (info)\n"
             "                             SLUICE_LOG_FORMAT       text (default) or json: one JSON\n"
@@ -117,6 +134,9 @@ static int parse(int argc, char **argv, opts_t *o, const char **cmd)
         {"master-key-file", required_argument, NULL, 'k'},
         {"new-master-key-file", required_argument, NULL, 'n'},
         {"threads", required_argument, NULL, 't'},
+        {"snapshot-listen", required_argument, NULL, 's'},
+        {"signing-key-file", required_argument, NULL, 'S'},
+        {"dataplane-key-file", required_argument, NULL, 'D'},
         {"max-body-bytes", required_argument, NULL, 'b'},
         {"log-level", required_argument, NULL, 'v'},
         {"no-migrate", no_argument, NULL, 'M'},
@@ -136,6 +156,11 @@ static int parse(int argc, char **argv, opts_t *o, const char **cmd)
     o->new_master_key = env_or("SLUICE_NEW_MASTER_KEY", NULL);
     o->new_master_key_file = env_or("SLUICE_NEW_MASTER_KEY_FILE", NULL);
     o->bootstrap = env_or("SLUICE_BOOTSTRAP_TOKEN", NULL);
+    o->snapshot_listen = env_or("SLUICE_SNAPSHOT_LISTEN", "tcp://127.0.0.1:8791");
+    o->signing_key = env_or("SLUICE_SNAPSHOT_SIGNING_KEY", NULL);
+    o->signing_key_file = env_or("SLUICE_SNAPSHOT_SIGNING_KEY_FILE", NULL);
+    o->dataplane_key = env_or("SLUICE_DATAPLANE_KEY", NULL);
+    o->dataplane_key_file = env_or("SLUICE_DATAPLANE_KEY_FILE", NULL);
     o->threads = (int)strtol(env_or("SLUICE_CONTROL_THREADS", "8"), NULL, 10);
     o->max_body = strtol(env_or("SLUICE_CONTROL_MAX_BODY", "1048576"), NULL, 10);
     o->migrate = 1;
@@ -153,6 +178,9 @@ static int parse(int argc, char **argv, opts_t *o, const char **cmd)
         case 'k': o->master_key_file = optarg; break;
         case 'n': o->new_master_key_file = optarg; break;
         case 't': o->threads = (int)strtol(optarg, NULL, 10); break;
+        case 's': o->snapshot_listen = optarg; break;
+        case 'S': o->signing_key_file = optarg; break;
+        case 'D': o->dataplane_key_file = optarg; break;
         case 'b': o->max_body = strtol(optarg, NULL, 10); break;
         case 'v': lvl = optarg; break;
         case 'M': o->migrate = 0; break;
@@ -239,7 +267,7 @@ static int wait_signal(sigset_t *set, int seconds)
     return sig > 0 ? sig : 0;
 }
 
-static int serve(opts_t *o, cp_app_t *app)
+static int serve(opts_t *o, cp_app_t *app, cp_publisher_config_t *pubcfg)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -287,6 +315,16 @@ static int serve(opts_t *o, cp_app_t *app)
         }
         sig = wait_signal(&set, 1);
     }
+    cp_publisher_t *pub = NULL;
+    if (sig == 0 && pubcfg != NULL) {
+        pubcfg->app = app;
+        pubcfg->db_url = o->db_url;
+        pub = cp_publisher_start(pubcfg);
+        if (pub == NULL) {
+            cp_server_stop(srv);
+            return 1;
+        }
+    }
     if (sig == 0)
         app->started = 1;
     while (sig == 0) {
@@ -295,6 +333,7 @@ static int serve(opts_t *o, cp_app_t *app)
             janitor(o->db_url);
     }
     sl_log(SL_LOG_INFO, NULL, 0, "signal %d: stopping (finishing requests in flight)", sig);
+    cp_publisher_stop(pub);
     cp_server_stop(srv);
     return 0;
 }
@@ -398,6 +437,22 @@ int main(int argc, char **argv)
 
     if (parse(argc, argv, &o, &cmd) != 0)
         return 2;
+    if (strcmp(cmd, "public-key") == 0) {
+        uint8_t seed[32], pub[32];
+        char hex[65];
+        if (load_key(o.signing_key, o.signing_key_file, seed, "snapshot signing key",
+                     "SLUICE_SNAPSHOT_SIGNING_KEY or --signing-key-file") != 0)
+            return 2;
+        sl_proto_signer_t *s = sl_proto_signer_new(seed);
+        OPENSSL_cleanse(seed, sizeof(seed));
+        if (s == NULL)
+            return 1;
+        sl_proto_signer_public(s, pub);
+        sl_proto_signer_free(s);
+        sl_hex_encode(pub, sizeof(pub), hex);
+        printf("%s\n", hex);
+        return 0;
+    }
     if (strcmp(cmd, "routes") == 0) {
         const cp_route_t *routes = cp_routes(&n);
         for (int i = 0; i < n; i++)
@@ -439,7 +494,27 @@ int main(int argc, char **argv)
     app.max_body = (size_t)o.max_body;
     app.pool = cp_pool_new(o.db_url, o.threads);
     app.metrics = cp_metrics_new(n);
-    ret = serve(&o, &app);
+    /* Snapshots for gateways need both the signing key and the data-plane
+     * key; without them the control plane serves the admin API alone. */
+    cp_publisher_config_t pubcfg = {.listen = o.snapshot_listen};
+    int have_sign = o.signing_key != NULL || o.signing_key_file != NULL;
+    int have_dp = o.dataplane_key != NULL || o.dataplane_key_file != NULL;
+    if (have_sign != have_dp) {
+        sl_log(SL_LOG_ERROR, NULL, 0, "snapshots need both SLUICE_SNAPSHOT_SIGNING_KEY and "
+                                      "SLUICE_DATAPLANE_KEY (or their _FILE forms)");
+        return 2;
+    }
+    if (have_sign && (load_key(o.signing_key, o.signing_key_file, pubcfg.signing_seed,
+                               "snapshot signing key", "SLUICE_SNAPSHOT_SIGNING_KEY") != 0 ||
+                      load_key(o.dataplane_key, o.dataplane_key_file, pubcfg.dataplane_key,
+                               "data-plane key", "SLUICE_DATAPLANE_KEY") != 0))
+        return 2;
+    if (!have_sign)
+        sl_log(SL_LOG_INFO, NULL, 0, "no snapshot keys: gateways get no snapshots from this "
+                                     "control plane (set SLUICE_SNAPSHOT_SIGNING_KEY and "
+                                     "SLUICE_DATAPLANE_KEY)");
+    ret = serve(&o, &app, have_sign ? &pubcfg : NULL);
+    OPENSSL_cleanse(&pubcfg, sizeof(pubcfg));
     cp_pool_free(app.pool);
     cp_metrics_free(app.metrics);
     OPENSSL_cleanse(app.master_key, sizeof(app.master_key));

@@ -4,6 +4,7 @@
  */
 #include <curl/curl.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <uv.h>
 
 #include "common/alloc.h"
+#include "common/err.h"
 #include "common/log.h"
 #include "dataplane/config.h"
 #include "common/provider.h"
@@ -19,6 +21,7 @@
 #include "dataplane/proxy/stage.h"
 #include "dataplane/server/http.h"
 #include "dataplane/worker.h"
+#include "dataplane/sync/sync.h"
 
 static void usage(FILE *f)
 {
@@ -43,6 +46,11 @@ static void usage(FILE *f)
             "                            libcurl\n"
             "  --list-providers          print the provider table (Markdown) and exit\n"
             "  --config FILE             routing config for requests without x-sluice-config\n"
+            "  --control URL             serve what this control plane allows (tcp://host:8791):\n"
+            "                            requests need a Sluice API key; keys from\n"
+            "                            SLUICE_SNAPSHOT_PUBLIC_KEY and SLUICE_DATAPLANE_KEY[_FILE]\n"
+            "  --snapshot-file FILE      keep the last verified snapshot here; loaded at start\n"
+            "  --node-id ID              this node's name in the control plane (host-pid)\n"
             "                            (Portkey's schema; reloaded on SIGHUP)\n"
             "  --log-level LEVEL         error|warn|info|debug|trace (default info)\n");
 }
@@ -124,13 +132,61 @@ static void on_signal(uv_signal_t *h, int signum)
         uv_close((uv_handle_t *)&sighup_h, NULL);
 }
 
+static gw_sync_config_t sync_cfg;
+
+/* Reads a 32-byte key from VAR or VAR_FILE (hex or base64). */
+static int env_key(const char *var, uint8_t out[32])
+{
+    char name[96], buf[256];
+    const char *text = getenv(var);
+    snprintf(name, sizeof(name), "%s_FILE", var);
+    const char *file = getenv(name);
+    if ((text == NULL || text[0] == '\0') && file != NULL && file[0] != '\0') {
+        FILE *f = fopen(file, "r");
+        size_t n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f != NULL)
+            fclose(f);
+        buf[n] = '\0';
+        text = buf;
+    }
+    int ret = text != NULL && text[0] != '\0' ? sl_key_parse(text, out) : SL_EINVAL;
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return ret;
+}
+
+/* --control: snapshots from the control plane. */
+static int setup_sync(const gw_config_t *cfg)
+{
+    static char node[128], addr[300];
+    if (env_key("SLUICE_SNAPSHOT_PUBLIC_KEY", sync_cfg.public_key) != 0) {
+        fprintf(stderr, "sluice-gateway: --control needs SLUICE_SNAPSHOT_PUBLIC_KEY (the control "
+                        "plane's `sluice-control public-key`, 64 hex characters)\n");
+        return -1;
+    }
+    if (env_key("SLUICE_DATAPLANE_KEY", sync_cfg.dataplane_key) != 0) {
+        fprintf(stderr, "sluice-gateway: --control needs SLUICE_DATAPLANE_KEY or "
+                        "SLUICE_DATAPLANE_KEY_FILE (the control plane's data-plane key)\n");
+        return -1;
+    }
+    if (sync_cfg.node_id == NULL) {
+        char host[64] = "gateway";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(node, sizeof(node), "%s-%d", host, (int)getpid());
+        sync_cfg.node_id = node;
+    }
+    snprintf(addr, sizeof(addr), "%s:%d", cfg->host, cfg->port);
+    sync_cfg.address = addr;
+    sync_cfg.node_token = getenv("SLUICE_NODE_TOKEN");
+    return gw_sync_start(&sync_cfg) == 0 ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
     static gw_config_t cfg;
     enum {
         O_LISTEN = 256, O_WORKERS, O_TRUSTED, O_NOLOOP, O_MAXBODY, O_MAXHDR, O_MAXHDRS, O_HDRTO,
         O_BODYTO, O_IDLETO, O_UPTO, O_GRACE, O_LOG, O_HELP, O_CAFILE, O_SENDTO,
-        O_H1, O_LISTPROV, O_CONFIG
+        O_H1, O_LISTPROV, O_CONFIG, O_CONTROL, O_SNAPFILE, O_NODEID
     };
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -152,6 +208,9 @@ int main(int argc, char **argv)
         {"upstream-http1", required_argument, 0, O_H1},
         {"list-providers", no_argument, 0, O_LISTPROV},
         {"config", required_argument, 0, O_CONFIG},
+        {"control", required_argument, 0, O_CONTROL},
+        {"snapshot-file", required_argument, 0, O_SNAPFILE},
+        {"node-id", required_argument, 0, O_NODEID},
         {0, 0, 0, 0},
     };
     gw_config_defaults(&cfg);
@@ -183,6 +242,9 @@ int main(int argc, char **argv)
         case O_HELP: usage(stdout); return 0;
         case O_LISTPROV: sl_provider_print_table(stdout); return 0;
         case O_CONFIG: config_path = optarg; break;
+        case O_CONTROL: sync_cfg.control_url = optarg; break;
+        case O_SNAPFILE: sync_cfg.snapshot_file = optarg; break;
+        case O_NODEID: bad = strlen(optarg) == 0 || strlen(optarg) > 100; sync_cfg.node_id = optarg; break;
         case O_SENDTO: bad = parse_num(optarg, &v) || v == 0; cfg.send_timeout_ms = v; break;
         case O_CAFILE:
             bad = strlen(optarg) >= sizeof(cfg.ca_file) || access(optarg, R_OK) != 0;
@@ -216,6 +278,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (sync_cfg.control_url != NULL && setup_sync(&cfg) != 0)
+        return 2;
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_ALL);
 
@@ -254,6 +318,7 @@ int main(int argc, char **argv)
         gw_worker_join(&gw_workers[i]);
     for (int i = 0; i < cfg.workers; i++)
         gw_worker_dispose(&gw_workers[i]);
+    gw_sync_stop();
     sl_free(gw_workers);
     uv_loop_close(main_loop);
     curl_global_cleanup();

@@ -14,6 +14,7 @@
 #include "dataplane/server/http.h"
 #include "dataplane/telemetry/metrics.h"
 #include "dataplane/upstream/upstream.h"
+#include "dataplane/sync/sync.h"
 
 #define GW_READ_BUF_SIZE (64u << 10)
 
@@ -173,7 +174,10 @@ static void on_wakeup(uv_async_t *a)
 static void *worker_main(void *arg)
 {
     gw_worker_t *w = arg;
+    /* Workers read the control plane's snapshot in RCU read sections. */
+    gw_sync_register_thread();
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    gw_sync_unregister_thread();
     return NULL;
 }
 

@@ -98,6 +98,20 @@ sl_str_t gw_proxy_option(const gw_proxy_t *px, const char *suffix)
                 return sl_str(json_string_value(v), json_string_length(v));
         }
     }
+    if (px->vk_creds != NULL) {
+        /* A virtual key's credentials and settings (aws_region, resource_name...). */
+        char key[64];
+        size_t n = strlen(suffix);
+        if (n < sizeof(key)) {
+            for (size_t i = 0; i <= n; i++)
+                key[i] = suffix[i] == '-' ? '_' : suffix[i];
+            json_t *v = json_object_get(px->vk_creds, key);
+            if (v == NULL && strncmp(key, "azure_", 6) == 0)
+                v = json_object_get(px->vk_creds, key + 6);
+            if (json_is_string(v))
+                return sl_str(json_string_value(v), json_string_length(v));
+        }
+    }
     return gw_proxy_header(px, suffix);
 }
 

@@ -134,6 +134,16 @@ typedef struct gw_proxy_s {
     size_t up_headers_cap;
     size_t n_up_headers;
     sl_str_t up_body;            /* body to send upstream */
+    /* from the control plane's snapshot (auth stage; request arena) */
+    const char *key_id;          /* the Sluice API key's id; NULL in standalone mode */
+    const char *workspace;
+    const char **key_models;     /* the key's model allow-list (none: any) */
+    size_t nkey_models;
+    const char **vk_models;      /* the virtual key's */
+    size_t nvk_models;
+    sl_str_t snap_config;        /* the routing config chosen by id or the key's default */
+    sl_str_t vk_provider;        /* the virtual key's provider, or empty */
+    json_t *vk_creds;            /* its credentials and settings (arena), or NULL */
     const char *error_message;   /* set by a failing stage; NULL for the default */
     const char *error_param;
     /* upstream */
@@ -157,6 +167,12 @@ typedef int (*gw_stage_fn)(gw_proxy_t *px);
 
 /* Stages implemented in their own folders. */
 int gw_auth_stage(gw_proxy_t *px);              /* proxy/auth.c */
+/**
+ * With a control plane: points px at a virtual key of the request's
+ * workspace (provider, credentials, settings, model allow-list). where
+ * names the header or config path, for errors. proxy/auth.c.
+ */
+int gw_auth_virtual_key(gw_proxy_t *px, sl_str_t id, const char *where);
 int gw_guardrails_input(gw_proxy_t *px);        /* guardrails/guardrails.c */
 int gw_guardrails_output(gw_proxy_t *px);
 int gw_cache_lookup(gw_proxy_t *px);            /* cache/cache.c */

@@ -21,6 +21,7 @@
 #include "dataplane/proxy/stage.h"
 #include "dataplane/router/breaker.h"
 #include "dataplane/worker.h"
+#include "dataplane/sync/sync.h"
 
 /* Validates a custom host: http(s) only, a host, no credentials; an IP
  * literal is checked against the guard at once (names are checked when
@@ -425,15 +426,22 @@ static int apply(gw_proxy_t *px)
     }
     const gw_attempt_t *a = &rt->plan[rt->cur];
     const sl_rcfg_node_t *leaf = a->leaf;
-    if (leaf->virtual_key != NULL) {
-        px->error_message = sl_arena_printf(&px->req->arena,
-                                            "%s.virtual_key: virtual keys need the control plane",
-                                            leaf->path);
-        px->error_param = "x-sluice-config";
-        return SL_EINVAL;
-    }
     sl_str_t prov = leaf->provider ? sl_str_c(leaf->provider) : rt->header_provider;
     sl_str_t key = leaf->api_key ? sl_str_c(leaf->api_key) : px->api_key;
+    if (leaf->virtual_key != NULL) {
+        if (!gw_sync_enabled()) {
+            px->error_message = sl_arena_printf(&px->req->arena,
+                                                "%s.virtual_key: virtual keys need the control plane",
+                                                leaf->path);
+            px->error_param = "x-sluice-config";
+            return SL_EINVAL;
+        }
+        int vr = gw_auth_virtual_key(px, sl_str_c(leaf->virtual_key), leaf->path);
+        if (vr != 0)
+            return vr;
+        prov = px->vk_provider;
+        key = px->api_key;
+    }
     sl_str_t host = a->custom_host ? sl_str_c(a->custom_host)
                                    : sl_str_trim(gw_proxy_header(px, "custom-host"));
     rt->timeout_from_config = a->timeout_ms != 0;
@@ -647,8 +655,36 @@ int gw_router_set_file_config(sl_str_t text, char *err, size_t errlen)
     return 0;
 }
 
+/* The key's and the virtual key's model allow-lists (none: any model). */
+static int model_allowed(gw_proxy_t *px)
+{
+    const char **lists[2] = {px->key_models, px->vk_models};
+    size_t ns[2] = {px->nkey_models, px->nvk_models};
+    for (int l = 0; l < 2; l++) {
+        if (ns[l] == 0)
+            continue;
+        int ok = 0;
+        for (size_t i = 0; i < ns[l] && !ok; i++)
+            ok = strlen(lists[l][i]) == px->model.len &&
+                 memcmp(lists[l][i], px->model.base, px->model.len) == 0;
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
 int gw_router_resolve(gw_proxy_t *px)
 {
+    if (px->key_id != NULL && !model_allowed(px)) {
+        sl_str_t m = px->model;
+        px->error_message = sl_arena_printf(&px->req->arena,
+                                            "model '%.*s' is not allowed for this key",
+                                            (int)(m.len > 100 ? 100 : m.len), m.base);
+        px->error_param = "model";
+        return SL_EFORBIDDEN;
+    }
+    if (px->snap_config.len > 0)
+        return from_config(px, px->snap_config);
     sl_str_t config = sl_str_trim(gw_proxy_header(px, "config"));
     if (config.len > 0)
         return from_config(px, config);
@@ -675,7 +711,9 @@ int gw_router_resolve(gw_proxy_t *px)
         }
         timeout = ms;
     }
-    return use_target(px, sl_str_trim(gw_proxy_header(px, "provider")), px->api_key,
+    sl_str_t provider = px->vk_provider.len > 0 ? px->vk_provider
+                                                : sl_str_trim(gw_proxy_header(px, "provider"));
+    return use_target(px, provider, px->api_key,
                       sl_str_trim(gw_proxy_header(px, "custom-host")), timeout, NULL);
 }
 
