@@ -431,7 +431,7 @@ Exit:
 int main(int argc, char **argv)
 {
     opts_t o = {0};
-    const char *cmd;
+    const char *cmd = "serve";
     cp_app_t app = {0};
     int n, ret = 1;
 
