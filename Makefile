@@ -45,6 +45,7 @@ test-tsan: setup
 bench: build
 	bash tests/bench/run.sh build/release
 	bash tests/bench/control.sh build/release
+	python3 tests/bench/snapshot.py build/release --doc docs/benchmarks.md
 
 clean:
 	rm -rf build

@@ -39,6 +39,14 @@ static const sl_log_ctx_t log_ctx = {.action = "publishing snapshots"};
 
 /* ---- building ------------------------------------------------------------ */
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+
 /* A JSON array of strings (Postgres to_json of a text[]) as an arena array. */
 static const char **strs(sl_arena_t *a, const char *json, size_t *n)
 {
@@ -125,6 +133,7 @@ static int build(cp_publisher_t *p, PGconn *c)
     sl_buf_t msg;
     int ret = SL_EDB;
 
+    double t0 = now_s();
     sl_arena_init(&a);
     sl_buf_init(&msg, SL_PROTO_MAX_MSG);
     /* One consistent view of every table. */
@@ -230,9 +239,10 @@ static int build(cp_publisher_t *p, PGconn *c)
     memcpy(p->hash, hash, 32);
     pthread_mutex_unlock(&p->mu);
     sl_log(SL_LOG_INFO, &log_ctx, 0,
-           "snapshot %llu: %d key(s), %d virtual key(s), %d config(s), %d price(s), %zu bytes",
+           "snapshot %llu: %d key(s), %d virtual key(s), %d config(s), %d price(s), %zu bytes, "
+           "built in %.1f ms",
            (unsigned long long)version, PQntuples(rk), PQntuples(rv), PQntuples(rc),
-           PQntuples(rp), msg.len);
+           PQntuples(rp), msg.len, (now_s() - t0) * 1000.0);
     ret = 0;
 Exit:
     PQclear(rver);
@@ -258,13 +268,6 @@ static void announce(cp_publisher_t *p)
     if (v != 0 && sl_proto_encode_announce(&msg, v, h) == 0)
         nng_send(p->pub, msg.base, msg.len, 0);
     sl_buf_dispose(&msg);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Waits for change notifications and rebuilds; announces meanwhile. A

@@ -102,6 +102,14 @@ json_t *gw_sync_open_credentials(const sl_snap_vkey_t *v, sl_arena_t *a)
 
 /* ---- applying ------------------------------------------------------------------ */
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+
 static void persist(const void *msg, size_t n)
 {
     char tmp[1100];
@@ -140,6 +148,7 @@ static int apply(const void *data, size_t n, int save, const char *from)
     sl_msg_t m;
     const char *why = NULL;
     sl_snapshot_t *s = NULL;
+    double t0 = now_s();
     if (sl_proto_decode(data, n, g.verifier, &m, &why) != 0 || m.type != SL_MSG_SNAPSHOT) {
         sl_log(SL_LOG_WARN, &log_ctx, 0, "refused a snapshot from %s: %s", from,
                why != NULL ? why : "not a full snapshot");
@@ -159,8 +168,10 @@ static int apply(const void *data, size_t n, int save, const char *from)
     sl_snapshot_t *old = __atomic_exchange_n(&g.current, s, __ATOMIC_ACQ_REL);
     g.version = m.version;
     memcpy(g.hash, m.hash, 32);
-    sl_log(SL_LOG_INFO, &log_ctx, 0, "snapshot %llu in use (%zu key(s), %zu virtual key(s), from %s)",
-           (unsigned long long)m.version, s->nkeys, s->nvkeys, from);
+    sl_log(SL_LOG_INFO, &log_ctx, 0,
+           "snapshot %llu in use (%zu key(s), %zu virtual key(s), from %s; verified and applied in "
+           "%.1f ms)",
+           (unsigned long long)m.version, s->nkeys, s->nvkeys, from, (now_s() - t0) * 1000.0);
     if (save)
         persist(data, n);
     if (old != NULL) {
@@ -236,13 +247,6 @@ static void say_hello(void)
         nng_free(reply, n);
     }
     sl_buf_dispose(&msg);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void *sync_main(void *arg)
